@@ -1,0 +1,1 @@
+"""Pedigree api."""

@@ -1,0 +1,62 @@
+"""The ``pedigree`` command: one entry point, one subcommand per part.
+
+Subcommands import their part only when they run, so ``pedigree --help`` and the emitter-side
+commands start fast and work with the light ``pedigree[emit]`` install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from pedigree import __version__, cmd_demo, cmd_events
+
+__all__ = ["main"]
+
+_EPILOG = """\
+examples:
+  pedigree demo                         run the demo pipeline on the embedded default
+  pedigree events validate event.json   check OpenLineage JSON against the spec
+  pedigree events encode event.json > event.avro
+  pedigree events decode event.avro
+
+Every subcommand has its own --help.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pedigree",
+        description=(
+            "Pedigree: lineage for ML models. Emit OpenLineage events from training jobs, "
+            "materialize them in ClickHouse, and ask where a model came from."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"pedigree {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    cmd_events.add_parser(commands)
+    cmd_demo.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.handler(args)
+    except KeyboardInterrupt:
+        print("pedigree: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `pedigree events decode x | head`
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
