@@ -135,6 +135,7 @@ class _Field:
     name: str
     node: _Node
     nullable: bool
+    branch: str  # fastavro's name for the non-null branch of a ["null", T] union
 
 
 @dataclass
@@ -163,7 +164,10 @@ class RecordMapping(_Node):
             try:
                 if item is None:
                     raise DoesNotFit(fpath, "explicit null")
-                out[f.name] = f.node.to_avro(item, fpath)
+                converted = f.node.to_avro(item, fpath)
+                # fastavro's tuple notation names the union branch; without it fastavro picks
+                # the branch by validating the value against each branch, deeply, every time.
+                out[f.name] = (f.branch, converted) if f.nullable else converted
             except DoesNotFit:
                 if not (self.has_extra and f.nullable):
                     raise
@@ -206,6 +210,13 @@ def compile_mapping(schema: Mapping[str, Any]) -> RecordMapping:
     def fullname(name: str) -> str:
         return name if "." in name or not namespace else f"{namespace}.{name}"
 
+    def branch_name(avro_type: Any) -> str:
+        if isinstance(avro_type, str):
+            return fullname(avro_type) if fullname(avro_type) in named else avro_type
+        if avro_type["type"] in ("record", "enum"):
+            return fullname(avro_type["name"])
+        return str(avro_type["type"])
+
     def compile_type(avro_type: Any, as_json: bool) -> tuple[_Node, bool]:
         """Return (node, nullable) for a field type."""
         if isinstance(avro_type, list):
@@ -231,7 +242,8 @@ def compile_mapping(schema: Mapping[str, Any]) -> RecordMapping:
                     record.has_extra = True
                     continue
                 node, nullable = compile_type(f["type"], bool(f.get("pedigree.json")))
-                record.fields.append(_Field(f["name"], node, nullable))
+                branch = next(b for b in f["type"] if b != "null") if nullable else f["type"]
+                record.fields.append(_Field(f["name"], node, nullable, branch_name(branch)))
             return record, False
         if kind == "enum":
             node = _Enum(frozenset(avro_type["symbols"]))

@@ -80,7 +80,7 @@ def to_record(event: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidEvent(err.reason, err.path) from err
 
 
-def from_record(record: Mapping[str, Any]) -> dict[str, Any]:
+def from_record(record: Any) -> dict[str, Any]:
     """The OpenLineage JSON of an Avro record read with the current schema."""
     try:
         return current_schema().mapping.from_avro(record)

@@ -116,15 +116,16 @@ def _pipeline(workdir: Path) -> list[dict[str, Any]]:
         )
     )
 
-    params = {"model.kind": "linear", "optimizer.lr": 0.5, "optimizer.epochs": 500}
+    lr, epochs = 0.5, 500
+    params = {"model.kind": "linear", "optimizer.lr": lr, "optimizer.epochs": epochs}
     events.append(_event("START", train_id, "train", run_facets={"parent": parent}))
     xs = [x / 49 for x, _ in rows]
     ys = [y for _, y in rows]
     w = b = 0.0
-    for _ in range(params["optimizer.epochs"]):  # plain gradient descent, really trained
+    for _ in range(epochs):  # plain gradient descent, really trained
         gw = sum((w * x + b - y) * x for x, y in zip(xs, ys, strict=True)) * 2 / len(xs)
         gb = sum(w * x + b - y for x, y in zip(xs, ys, strict=True)) * 2 / len(xs)
-        w, b = w - params["optimizer.lr"] * gw, b - params["optimizer.lr"] * gb
+        w, b = w - lr * gw, b - lr * gb
     mse = sum((w * x + b - y) ** 2 for x, y in zip(xs, ys, strict=True)) / len(xs)
     model = workdir / "models" / "linear.json"
     model.parent.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ import pytest
 from emitters import codec
 from emitters.errors import InvalidEvent
 from emitters.schemas import current_schema, known_schemas
+from tests.avro_records import plain
 from tests.events import all_project_events, ml_run_event, simple_run_event
 from tests.json_equality import strictly_equal
 
@@ -51,7 +52,7 @@ def test_fingerprint_is_crc64_avro_little_endian_as_in_the_avro_test_vectors() -
 
 
 def test_ml_and_standard_facets_travel_as_typed_records_not_json_text() -> None:
-    record = codec.to_record(ml_run_event())
+    record = plain(codec.to_record(ml_run_event()))
     run_facets = record["run"]["facets"]
     for key in ("parent", "errorMessage", "pedigree_code", "pedigree_parameters"):
         assert isinstance(run_facets[key], dict), key
@@ -84,7 +85,7 @@ def test_values_that_do_not_fit_their_typed_slot_exactly_ride_along_as_json() ->
     facets["pedigree_resources"]["samples"][0]["gpuUtilPercent"] = 97  # int where a double is
     facets["pedigree_code"]["vendorField"] = {"nested": [1, 2.5, None, True]}
     event["outputs"][0]["facets"]["pedigree_model"]["metrics"]["epochs"] = 3
-    record = codec.to_record(event)
+    record = plain(codec.to_record(event))
     extra = record["run"]["facets"]["_extra"]
     assert set(extra) == {"pedigree_code", "pedigree_ownership", "pedigree_resources"}
     assert record["run"]["facets"]["pedigree_code"] is None
@@ -211,7 +212,7 @@ def test_corrupt_json_text_inside_a_valid_avro_body_is_refused() -> None:
 
 
 def test_a_key_both_typed_and_in_extra_is_refused() -> None:
-    record = codec.to_record(simple_run_event())
+    record = plain(codec.to_record(simple_run_event()))
     record["_extra"] = {"producer": '"twice"'}
     with pytest.raises(InvalidEvent, match="both a typed field"):
         codec.from_record(record)
