@@ -11,8 +11,8 @@ import pytest
 from emitters import codec
 from emitters.errors import InvalidEvent
 from emitters.validation import validate_event
-from tests.jsonschema_reference import verdicts
 from tests.json_equality import strictly_equal
+from tests.jsonschema_reference import verdicts
 from tests.openlineage_corpus import (
     corpus_id,
     event_files,
