@@ -17,9 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from emitters.validation import validate_event
-
 from emitters import codec
+from emitters.validation import validate_event
 from tests.events import ml_run_event
 
 

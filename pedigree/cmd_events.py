@@ -96,9 +96,8 @@ def _events_in(name: str) -> list[tuple[str, Any]]:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from emitters.validation import validate_event
-
     from emitters.errors import InvalidEvent
+    from emitters.validation import validate_event
 
     bad = 0
     for name in args.files:
