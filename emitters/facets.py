@@ -22,6 +22,7 @@ FACETS: Final[dict[str, str]] = {
     "pedigree_environment": "EnvironmentRunFacet",
     "pedigree_resources": "ResourcesRunFacet",
     "pedigree_ownership": "RunOwnershipRunFacet",
+    "pedigree_trace": "TraceRunFacet",
     # dataset facets
     "pedigree_model": "ModelDatasetFacet",
     "pedigree_annotations": "AnnotationsDatasetFacet",
