@@ -1,18 +1,34 @@
-"""The spool: OpenLineage events kept on local disk as Avro object container files.
+"""The spool: Kafka messages kept on local disk as Avro object container files.
 
-The spool is the embedded deployment's bus and the Kafka transport's fallback.  A writer owns
-one file at a time, named ``<host>-<pid>-<start time>-<sequence>.avro.open`` while it is being
-written; closing (or rotating) renames it to ``.avro`` atomically, so a reader only ever sees
-complete files.  Each file's header carries the writer schema, so a newer reader resolves an
-older spool exactly as it resolves older Kafka messages.
+The spool is the embedded deployment's bus and the Kafka transport's fallback.  It stores each
+message exactly as it is (or would have been) sent to Kafka — key, value, headers — with the
+schema in ``avro/spool-message.v1.avsc``; the value is an event message (Avro single-object
+encoding or OpenLineage JSON), so the spool and the topic decode through the same code.
+
+Files and their life:
+
+* ``<host>-<pid>-<start ns>-<seq>.avro.open`` — being written by one process (its own file:
+  safe with many processes and with forked children, which start a file of their own);
+* ``….avro`` — complete; readers and ``pedigree spool flush`` only touch these.  A writer
+  rotates (fsync, then an atomic rename) when a file holds ``max_messages_per_file`` messages
+  or ``max_bytes_per_file`` bytes, and when it closes;
+* ``….avro.sending-<pid>`` / ``….acked`` — claimed by a flusher, and its progress (see
+  :mod:`emitters.spool_flush`).
+
+The whole spool is bounded (``max_total_bytes``): past it new messages are refused, counted and
+logged, never silently dropped.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -20,55 +36,147 @@ from typing import IO, Any
 import fastavro
 from fastavro.write import Writer
 
-from emitters.codec import from_record, to_record
-from emitters.schemas import current_schema
-from emitters.validation import validate_event
+from emitters.codec import decode, encode
+from emitters.kafka_key import kafka_key
+from emitters.schemas import schema_dir
 
-__all__ = ["SpoolWriter", "closed_files", "read_file", "read_spool"]
+__all__ = [
+    "SpoolFull",
+    "SpoolWriter",
+    "SpooledMessage",
+    "closed_files",
+    "read_events",
+    "read_file",
+    "read_spool",
+    "spool_size",
+]
+
+log = logging.getLogger("pedigree.spool")
 
 OPEN_SUFFIX = ".avro.open"
 CLOSED_SUFFIX = ".avro"
 
 
-class SpoolWriter:
-    """Append events to the spool directory, one container file at a time."""
+@cache
+def _schema() -> Any:
+    raw = json.loads((schema_dir() / "spool-message.v1.avsc").read_text(encoding="utf-8"))
+    return fastavro.parse_schema(raw)
 
-    def __init__(self, directory: str | os.PathLike[str], *, max_events_per_file: int = 10_000):
-        if max_events_per_file < 1:
-            raise ValueError("max_events_per_file must be at least 1")
+
+@dataclass(frozen=True)
+class SpooledMessage:
+    """One Kafka message: what the producer sends."""
+
+    value: bytes
+    key: bytes | None = None
+    headers: Sequence[tuple[str, bytes]] = ()
+    spooled_at: int = field(default_factory=lambda: time.time_ns() // 1000)
+
+    @classmethod
+    def for_event(
+        cls, event: Mapping[str, Any], headers: Sequence[tuple[str, bytes]] = ()
+    ) -> SpooledMessage:
+        """The Avro message of a (validated) event, keyed by its root job."""
+        return cls(value=encode(event), key=kafka_key(event), headers=tuple(headers))
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "value": self.value,
+            "headers": [{"name": n, "value": v} for n, v in self.headers],
+            "spooledAt": self.spooled_at,
+        }
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> SpooledMessage:
+        return cls(
+            value=record["value"],
+            key=record["key"],
+            headers=tuple((h["name"], h["value"]) for h in record["headers"]),
+            spooled_at=record["spooledAt"],
+        )
+
+
+class SpoolFull(Exception):
+    """The spool directory holds ``max_total_bytes`` already."""
+
+
+class SpoolWriter:
+    """Append messages to a spool directory, one container file at a time, per process."""
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_messages_per_file: int = 10_000,
+        max_bytes_per_file: int = 64 * 1024 * 1024,
+        max_total_bytes: int = 1024 * 1024 * 1024,
+    ) -> None:
+        if min(max_messages_per_file, max_bytes_per_file, max_total_bytes) < 1:
+            raise ValueError("spool limits must be at least 1")
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.max_events_per_file = max_events_per_file
-        self._stem = f"{socket.gethostname()}-{os.getpid()}-{time.time_ns()}"
+        self.max_messages_per_file = max_messages_per_file
+        self.max_bytes_per_file = max_bytes_per_file
+        self.max_total_bytes = max_total_bytes
+        self._pid = -1
         self._sequence = 0
         self._file: IO[bytes] | None = None
         self._writer: Writer | None = None
         self._path: Path | None = None
         self._count = 0
+        self._known_total = spool_size(self.directory)
 
-    def write(self, event: Mapping[str, Any]) -> None:
-        """Validate and append one event; rotate when the file is full."""
-        validate_event(event)
-        record = to_record(event)
+    def write(self, message: SpooledMessage) -> None:
+        """Append one message durably enough to survive the process (flushed to the OS)."""
+        if os.getpid() != self._pid:
+            self._after_fork()
+        size = len(message.value) + len(message.key or b"") + 64
+        if self._known_total + size > self.max_total_bytes:
+            self._known_total = spool_size(self.directory)  # others may have flushed files
+            if self._known_total + size > self.max_total_bytes:
+                raise SpoolFull(
+                    f"spool {self.directory} holds {self._known_total} bytes "
+                    f"(limit {self.max_total_bytes}, PEDIGREE_SPOOL_MAX_BYTES)"
+                )
         if self._writer is None:
             self._open()
-        assert self._writer is not None
-        self._writer.write(record)
-        self._writer.flush()
+        writer, handle = self._writer, self._file
+        assert writer is not None
+        assert handle is not None
+        writer.write(message.to_record())
+        writer.flush()
         self._count += 1
-        if self._count >= self.max_events_per_file:
+        self._known_total += size
+        if self._count >= self.max_messages_per_file or handle.tell() >= self.max_bytes_per_file:
             self.rotate()
+
+    def write_event(self, event: Mapping[str, Any]) -> None:
+        """Validate, encode and append one event (raises ``InvalidEvent`` for a bad one)."""
+        self.write(SpooledMessage.for_event(event))
+
+    def _after_fork(self) -> None:
+        # A forked child inherits the parent's open file: it must never write into it (the
+        # parent does).  Writes are flushed as they happen, so nothing is buffered to lose.
+        if self._file is not None and self._pid != -1:
+            self._file = self._writer = self._path = None
+        self._pid = os.getpid()
+        self._stem = f"{socket.gethostname()}-{self._pid}-{time.time_ns()}"
+        self._sequence = 0
 
     def _open(self) -> None:
         self._sequence += 1
         self._path = self.directory / f"{self._stem}-{self._sequence:06d}{OPEN_SUFFIX}"
         self._file = self._path.open("wb")
-        self._writer = Writer(self._file, current_schema().parsed, codec="null")
+        self._writer = Writer(self._file, _schema(), codec="null")
         self._count = 0
 
     def rotate(self) -> Path | None:
         """Close the current file and make it visible to readers; return its final path."""
         if self._writer is None or self._file is None or self._path is None:
+            return None
+        if os.getpid() != self._pid:  # the parent's file: not ours to close
+            self._after_fork()
             return None
         self._writer.flush()
         self._file.flush()
@@ -94,19 +202,42 @@ class SpoolWriter:
         self.close()
 
 
+def spool_size(directory: str | os.PathLike[str]) -> int:
+    """Bytes held by the spool files of a directory."""
+    total = 0
+    for path in Path(directory).glob("*.avro*"):
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:  # flushed meanwhile
+            continue
+    return total
+
+
 def closed_files(directory: str | os.PathLike[str]) -> list[Path]:
     """The complete spool files of a directory, oldest first."""
-    return sorted(Path(directory).glob(f"*{CLOSED_SUFFIX}"), key=lambda p: (p.stat().st_mtime, p))
+    found = []
+    for path in Path(directory).glob(f"*{CLOSED_SUFFIX}"):
+        try:
+            found.append((path.stat().st_mtime_ns, path.name, path))
+        except FileNotFoundError:
+            continue
+    return [path for _, _, path in sorted(found)]
 
 
-def read_file(path: Path) -> Iterator[dict[str, Any]]:
-    """The events of one spool file, as OpenLineage JSON."""
+def read_file(path: Path) -> Iterator[SpooledMessage]:
+    """The messages of one spool file, in order."""
     with path.open("rb") as handle:
-        for record in fastavro.reader(handle, reader_schema=current_schema().parsed):
-            yield from_record(record)
+        for record in fastavro.reader(handle, reader_schema=_schema()):
+            yield SpooledMessage.from_record(record)  # type: ignore[arg-type]
 
 
-def read_spool(directory: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Every event in the closed files of a spool directory, file by file."""
+def read_spool(directory: str | os.PathLike[str]) -> Iterator[SpooledMessage]:
+    """Every message in the complete files of a spool directory, file by file."""
     for path in closed_files(directory):
         yield from read_file(path)
+
+
+def read_events(directory: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Every event in the complete files of a spool directory, decoded."""
+    for message in read_spool(directory):
+        yield decode(message.value)

@@ -160,6 +160,7 @@ def _pipeline(workdir: Path) -> list[dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from emitters.codec import decode
     from emitters.spool import SpoolWriter, read_file
 
     workdir = Path(args.dir)
@@ -168,11 +169,11 @@ def run(args: argparse.Namespace) -> int:
     events = _pipeline(workdir)
     with SpoolWriter(workdir / "spool") as spool:
         for event in events:
-            spool.write(event)
+            spool.write_event(event)
         path = spool.rotate()
     assert path is not None
     print(f"wrote {len(events)} events to {path}")
-    for event in read_file(path):
+    for event in (decode(message.value) for message in read_file(path)):
         if args.json:
             print(json.dumps(event, ensure_ascii=False))
             continue

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from emitters.spool import read_spool
+from emitters.spool import read_events
 from pedigree.cli import main
 
 
@@ -26,7 +26,7 @@ def test_demo_spools_and_prints_the_pipeline(
         ["COMPLETE", "pipeline"],
     ]
     assert out[5].endswith("-> linear.json")
-    train = [e for e in read_spool(tmp_path / "spool") if e["job"]["name"] == "train"][-1]
+    train = [e for e in read_events(tmp_path / "spool") if e["job"]["name"] == "train"][-1]
     facets = train["run"]["facets"]
     assert facets["pedigree_parameters"]["parameters"]["optimizer.lr"] == 0.5
     assert facets["parent"]["root"]["job"]["name"] == "pipeline"
@@ -42,6 +42,6 @@ def test_demo_again_appends_and_reset_starts_clean(
     assert main(["demo", "--dir", str(tmp_path), "--json"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert json.loads(lines[-1])["eventType"] == "COMPLETE"
-    assert len(list(read_spool(tmp_path / "spool"))) == 12
+    assert len(list(read_events(tmp_path / "spool"))) == 12
     assert main(["demo", "--dir", str(tmp_path), "--reset"]) == 0
-    assert len(list(read_spool(tmp_path / "spool"))) == 6
+    assert len(list(read_events(tmp_path / "spool"))) == 6

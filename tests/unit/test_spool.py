@@ -1,36 +1,64 @@
-"""The spool: events kept as Avro container files; readers only see complete files."""
+"""The spool: Kafka messages kept as Avro container files; readers only see complete files."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from emitters import codec
 from emitters.errors import InvalidEvent
-from emitters.spool import SpoolWriter, closed_files, read_spool
+from emitters.kafka_key import kafka_key
+from emitters.spool import (
+    SpooledMessage,
+    SpoolFull,
+    SpoolWriter,
+    closed_files,
+    read_events,
+    read_file,
+    read_spool,
+)
 from tests.events import all_project_events, simple_run_event
 from tests.json_equality import strictly_equal
 
 
-def test_events_come_back_exactly_and_in_order(tmp_path: Path) -> None:
+def test_events_come_back_exactly_and_in_order_with_their_keys(tmp_path: Path) -> None:
     events = list(all_project_events().values())
-    with SpoolWriter(tmp_path, max_events_per_file=2) as spool:
+    with SpoolWriter(tmp_path, max_messages_per_file=2) as spool:
         for event in events:
-            spool.write(event)
+            spool.write_event(event)
     assert len(closed_files(tmp_path)) == 3  # 2 + 2 + 1
-    back = list(read_spool(tmp_path))
-    assert len(back) == len(events)
+    back = list(read_events(tmp_path))
     assert all(strictly_equal(a, b) for a, b in zip(back, events, strict=True))
+    assert [m.key for m in read_spool(tmp_path)] == [kafka_key(e) for e in events]
+
+
+def test_messages_are_kept_byte_for_byte_with_headers(tmp_path: Path) -> None:
+    json_message = codec.encode_json(simple_run_event())
+    sent = SpooledMessage(value=json_message, key=None, headers=(("traceparent", b"00-ab"),))
+    with SpoolWriter(tmp_path) as spool:
+        spool.write(sent)
+    [back] = read_spool(tmp_path)
+    assert back == sent
 
 
 def test_an_open_file_is_invisible_until_rotated(tmp_path: Path) -> None:
     spool = SpoolWriter(tmp_path)
-    spool.write(simple_run_event())
+    spool.write_event(simple_run_event())
     assert list(read_spool(tmp_path)) == []
     assert len(list(tmp_path.glob("*.avro.open"))) == 1
     spool.close()
-    assert [e["eventType"] for e in read_spool(tmp_path)] == ["START"]
+    assert [e["eventType"] for e in read_events(tmp_path)] == ["START"]
     assert list(tmp_path.glob("*.avro.open")) == []
+
+
+def test_files_rotate_by_size_too(tmp_path: Path) -> None:
+    with SpoolWriter(tmp_path, max_bytes_per_file=2000) as spool:
+        for _ in range(20):
+            spool.write_event(simple_run_event())
+    assert len(closed_files(tmp_path)) > 2
+    assert len(list(read_spool(tmp_path))) == 20
 
 
 def test_invalid_events_are_refused_and_not_spooled(tmp_path: Path) -> None:
@@ -38,6 +66,38 @@ def test_invalid_events_are_refused_and_not_spooled(tmp_path: Path) -> None:
     bad["eventType"] = "FINISH"
     with SpoolWriter(tmp_path) as spool:
         with pytest.raises(InvalidEvent, match="eventType"):
-            spool.write(bad)
-        spool.write(simple_run_event())
+            spool.write_event(bad)
+        spool.write_event(simple_run_event())
     assert len(list(read_spool(tmp_path))) == 1
+
+
+def test_a_full_spool_refuses_new_messages_loudly(tmp_path: Path) -> None:
+    message = SpooledMessage.for_event(simple_run_event())
+    with SpoolWriter(tmp_path, max_total_bytes=3000) as spool:
+        written = 0
+        with pytest.raises(SpoolFull, match="PEDIGREE_SPOOL_MAX_BYTES"):
+            for _ in range(100):
+                spool.write(message)
+                written += 1
+    assert 0 < written < 100
+    assert len(list(read_spool(tmp_path))) == written
+
+
+def test_a_forked_child_writes_its_own_file_and_the_parent_keeps_its_own(tmp_path: Path) -> None:
+    spool = SpoolWriter(tmp_path)
+    spool.write_event(simple_run_event("START"))
+    pid = os.fork()
+    if pid == 0:  # the child: write, close, and leave without running pytest's teardown
+        try:
+            spool.write_event(simple_run_event("RUNNING"))
+            spool.close()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    spool.write_event(simple_run_event("COMPLETE"))
+    spool.close()
+    per_file = sorted(
+        [codec.decode(m.value)["eventType"] for m in read_file(path)]
+        for path in closed_files(tmp_path)
+    )
+    assert per_file == [["RUNNING"], ["START", "COMPLETE"]]

@@ -1,0 +1,128 @@
+"""The ``kafka`` transport: confluent-kafka, idempotent, ``acks=all``, keyed by root job.
+
+Every message is tracked until its delivery report: acknowledged ones are counted as sent;
+failed ones (broker unreachable past ``message.timeout.ms``, authorization errors, ...) and the
+ones still undelivered when the emitter closes go to the spool, to be sent later by
+``pedigree spool flush`` or the next emitter start.  A full local producer queue also spills to
+the spool, so ``send`` never blocks.  librdkafka's own log goes to the ``pedigree.kafka``
+Python logger instead of the job's standard error.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from functools import partial
+from typing import Any, ClassVar
+
+from emitters.config import EmitterConfig
+from emitters.spool import SpooledMessage, closed_files
+from emitters.transports.base import EmitterStats, Fallback, Transport
+
+__all__ = ["KafkaTransport", "producer_settings"]
+
+log = logging.getLogger("pedigree.kafka")
+
+
+def producer_settings(config: EmitterConfig) -> dict[str, Any]:
+    """librdkafka settings of the emitter's producer (secrets included: never log them)."""
+    return {
+        **config.kafka_settings(),
+        "client.id": f"pedigree-{socket.gethostname()}-{os.getpid()}",
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 20,
+        "compression.type": "lz4",
+        # bounded memory: past these the producer raises BufferError and we spool
+        "queue.buffering.max.messages": config.queue_size,
+        "queue.buffering.max.kbytes": 32 * 1024,
+        # a message undelivered this long is reported failed, and spooled
+        "message.timeout.ms": 60_000,
+        "logger": log,
+    }
+
+
+def _flush_earlier_spool(config: EmitterConfig) -> None:
+    """At start: send what earlier runs left in the spool (bounded, in the background)."""
+    from emitters.spool_flush import flush_spool
+
+    try:
+        report = flush_spool(config.spool_dir, config, timeout=30.0)
+        if report.messages:
+            log.info("pedigree: sent %d spooled lineage events to Kafka", report.messages)
+    except Exception as err:  # noqa: BLE001 - a later flush will retry
+        log.warning("pedigree: could not flush the spool at start: %r", err)
+
+
+class KafkaTransport(Transport):
+    kind: ClassVar[str] = "kafka"
+
+    def __init__(self, config: EmitterConfig, spool: Fallback, stats: EmitterStats) -> None:
+        from confluent_kafka import Producer
+
+        self._topic = config.kafka_topic
+        self._spool = spool
+        self._stats = stats
+        self._producer = Producer(producer_settings(config))
+        self._inflight: dict[int, SpooledMessage] = {}
+        self._next_id = 0
+        if closed_files(config.spool_dir) if config.spool_dir.is_dir() else []:
+            threading.Thread(
+                target=_flush_earlier_spool,
+                args=(config,),
+                name="pedigree-spool-flush",
+                daemon=True,
+            ).start()
+
+    def send(self, event: dict[str, Any], message: SpooledMessage) -> None:
+        from confluent_kafka import KafkaException
+
+        self._next_id += 1
+        msg_id = self._next_id
+        self._inflight[msg_id] = message
+        try:
+            self._producer.produce(
+                self._topic,
+                value=message.value,
+                key=message.key,
+                headers=list(message.headers),
+                on_delivery=partial(self._delivered, msg_id),
+            )
+        except (BufferError, KafkaException) as err:
+            del self._inflight[msg_id]
+            self._spool.keep(message, f"the Kafka producer refused it: {err}")
+        self._producer.poll(0)
+
+    def _delivered(self, msg_id: int, err: Any, _msg: Any) -> None:
+        message = self._inflight.pop(msg_id, None)
+        if message is None:  # already spooled by close()
+            return
+        if err is None:
+            self._stats.sent += 1
+        else:
+            self._stats.note(f"Kafka delivery failed: {err}")
+            self._spool.keep(message, f"Kafka delivery failed: {err}")
+
+    def poll(self) -> None:
+        self._producer.poll(0)
+
+    def flush(self, timeout: float) -> bool:
+        return bool(self._producer.flush(max(timeout, 0)) == 0)
+
+    def close(self, timeout: float) -> bool:
+        delivered = self.flush(timeout)
+        undelivered = list(self._inflight.values())
+        self._inflight.clear()
+        for message in undelivered:
+            self._spool.keep(message, "Kafka did not acknowledge it before the emitter closed")
+        if undelivered:
+            log.warning(
+                "pedigree: %d lineage events not acknowledged by Kafka in %.1f s are in the spool",
+                len(undelivered),
+                timeout,
+            )
+            self._producer.purge()
+            self._producer.poll(0)
+        return delivered
