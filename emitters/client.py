@@ -101,6 +101,8 @@ class Emitter:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until queued events are handed to the transport and delivered (bounded)."""
+        if self._closed:
+            return True
         deadline = time.monotonic() + (self.config.flush_timeout if timeout is None else timeout)
         while self._queue.unfinished_tasks and time.monotonic() < deadline:
             time.sleep(0.005)
@@ -110,6 +112,9 @@ class Emitter:
             return False
         try:
             return self._transport.flush(max(0.0, deadline - time.monotonic()))
+        except Exception as err:  # noqa: BLE001 - never into the job
+            self.stats.note(f"flush failed: {err!r}")
+            return False
         finally:
             self._send_lock.release()
 
@@ -138,6 +143,8 @@ class Emitter:
         if self._send_lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             try:
                 done = self._transport.close(max(0.0, deadline - time.monotonic()))
+            except Exception as err:  # noqa: BLE001 - never into the job
+                self.stats.note(f"transport close failed: {err!r}")
             finally:
                 self._send_lock.release()
         self._spool.close()

@@ -26,6 +26,22 @@ __all__ = ["KafkaTransport", "producer_settings"]
 log = logging.getLogger("pedigree.kafka")
 
 
+class _LibrdkafkaLog:
+    """librdkafka's log, quietly: DEBUG in ``pedigree.kafka``, plus one WARNING per problem
+    kind, so a job whose broker is down does not print a connection error every second."""
+
+    def __init__(self) -> None:
+        self._warned: set[str] = set()
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        text = fmt % args if args else fmt
+        log.debug("librdkafka: %s", text)
+        kind = text.split("]", 1)[0] if "]" in text else text[:40]
+        if level >= logging.ERROR and kind not in self._warned and len(self._warned) < 20:
+            self._warned.add(kind)
+            log.warning("pedigree: Kafka problem (lineage events are kept in the spool): %s", text)
+
+
 def producer_settings(config: EmitterConfig) -> dict[str, Any]:
     """librdkafka settings of the emitter's producer (secrets included: never log them)."""
     return {
@@ -40,7 +56,7 @@ def producer_settings(config: EmitterConfig) -> dict[str, Any]:
         "queue.buffering.max.kbytes": 32 * 1024,
         # a message undelivered this long is reported failed, and spooled
         "message.timeout.ms": 60_000,
-        "logger": log,
+        "logger": _LibrdkafkaLog(),
     }
 
 
@@ -54,6 +70,13 @@ def _flush_earlier_spool(config: EmitterConfig) -> None:
             log.info("pedigree: sent %d spooled lineage events to Kafka", report.messages)
     except Exception as err:  # noqa: BLE001 - a later flush will retry
         log.warning("pedigree: could not flush the spool at start: %r", err)
+
+
+class _Closed:
+    """Stands in for the producer after close, so librdkafka's threads and sockets go."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("the Kafka transport is closed")
 
 
 class KafkaTransport(Transport):
@@ -125,4 +148,5 @@ class KafkaTransport(Transport):
             )
             self._producer.purge()
             self._producer.poll(0)
+        self._producer = _Closed()
         return delivered
