@@ -76,12 +76,12 @@ def current_run() -> Run | None:
 
 
 @functools.cache
-def _process_facets(config: Any) -> dict[str, dict[str, Any]]:
-    """Code, environment, resources and ownership: captured once per process."""
+def _process_facets(config: Any, argv: tuple[str, ...] | None) -> dict[str, dict[str, Any]]:
+    """Code, environment, resources and ownership: captured once per process (and command)."""
     try:
         from emitters.capture import capture_run_facets
 
-        facets = capture_run_facets(config)
+        facets = capture_run_facets(config, argv=list(argv) if argv is not None else None)
         facets.pop("pedigree_trace", None)  # per run, not per process
         return facets
     except Exception as err:  # noqa: BLE001 - capture is optional, never fatal
@@ -104,6 +104,7 @@ class Run:
         capture: bool = True,
         sample_interval: float | None = None,
         run_id: str | None = None,
+        command: list[str] | None = None,
     ) -> None:
         if not job or not isinstance(job, str):
             raise ValueError("a run needs a job name (a non-empty string)")
@@ -115,6 +116,8 @@ class Run:
         self.parent: Run | None = None
         self.state = "new"
         self._capture = capture
+        self._command = tuple(command) if command is not None else None
+        self._tracked_pid: int | None = None
         self._sample_interval = (
             config.sample_interval if sample_interval is None else sample_interval
         )
@@ -199,7 +202,7 @@ class Run:
         self.state = "running"
         facets: dict[str, Any] = {}
         if self._capture:
-            facets.update(_process_facets(self.emitter.config))
+            facets.update(_process_facets(self.emitter.config, self._command))
             facets.update(_trace_facet())
         self._emit("START", facets, outputs=False)
         self._start_sampler()
@@ -211,21 +214,34 @@ class Run:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        final_sample = self._stop_sampler()
-        if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
-            self.state, event_type, facets = "complete", "COMPLETE", {}
-        elif isinstance(exc, KeyboardInterrupt | GeneratorExit):
-            self.state, event_type, facets = "aborted", "ABORT", {}
-        else:
-            self.state, event_type = "failed", "FAIL"
-            facets = {"errorMessage": _error_facet(exc)}
-        if final_sample:
-            facets["pedigree_resources"] = final_sample
-        self._finish(event_type, facets)
+        if self.state == "running":
+            final_sample = self._stop_sampler()
+            facets: dict[str, Any] = {}
+            if exc is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
+                self.state, event_type = "complete", "COMPLETE"
+            elif isinstance(exc, KeyboardInterrupt | GeneratorExit):
+                self.state, event_type = "aborted", "ABORT"
+            else:
+                self.state, event_type = "failed", "FAIL"
+                facets["errorMessage"] = _error_facet(exc)
+            if final_sample:
+                facets["pedigree_resources"] = final_sample
+            self._finish(event_type, facets)
         if self._token is not None:
             _current.reset(self._token)
+            self._token = None
         if self.parent is None:
             self.emitter.flush()
+
+    def fail(self, message: str, stack_trace: str | None = None) -> None:
+        """End the run as FAIL with this message (for failures that are not exceptions)."""
+        if self.state == "running":
+            final_sample = self._stop_sampler()
+            self.state = "failed"
+            facets: dict[str, Any] = {"errorMessage": _error_facet(None, message, stack_trace)}
+            if final_sample:
+                facets["pedigree_resources"] = final_sample
+            self._finish("FAIL", facets)
 
     def abort(self) -> None:
         """Emit ABORT now (SIGTERM handler); the run is over."""
@@ -299,13 +315,21 @@ class Run:
 
     # -- resource sampling ---------------------------------------------------------------------
 
+    def track_process(self, pid: int) -> None:
+        """Sample the resource usage of this process (e.g. a wrapped command) instead."""
+        self._tracked_pid = pid
+        if self._sampler is not None:
+            self._sampler.track(pid)
+
     def _start_sampler(self) -> None:
         if self._sample_interval <= 0:
             return
         try:
             from emitters.sampler import ResourceSampler
 
-            self._sampler = ResourceSampler(self._sample_interval, self._send_samples)
+            self._sampler = ResourceSampler(
+                self._sample_interval, self._send_samples, pid=self._tracked_pid
+            )
             self._sampler.start()
         except Exception as err:  # noqa: BLE001 - sampling is optional
             log.debug("pedigree: no resource sampler: %r", err)
@@ -351,17 +375,23 @@ def _resolve_output(ref: dict[str, Any]) -> dict[str, Any]:
     return ref
 
 
-def _error_facet(exc: BaseException) -> dict[str, Any]:
-    stack = "".join(traceback.format_exception(exc))
-    if len(stack) > _MAX_STACK:
-        stack = stack[: _MAX_STACK // 2] + "\n...[truncated]...\n" + stack[-_MAX_STACK // 2 :]
-    return {
+def _error_facet(
+    exc: BaseException | None, message: str | None = None, stack: str | None = None
+) -> dict[str, Any]:
+    if exc is not None:
+        message = f"{type(exc).__name__}: {exc}"
+        stack = "".join(traceback.format_exception(exc))
+    facet = {
         "_producer": PRODUCER,
         "_schemaURL": _ERROR_SCHEMA,
-        "message": f"{type(exc).__name__}: {exc}",
+        "message": message or "failed",
         "programmingLanguage": "python",
-        "stackTrace": stack,
     }
+    if stack:
+        if len(stack) > _MAX_STACK:
+            stack = stack[: _MAX_STACK // 2] + "\n...[truncated]...\n" + stack[-_MAX_STACK // 2 :]
+        facet["stackTrace"] = stack
+    return facet
 
 
 def _trace_facet() -> dict[str, Any]:

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pedigree import __version__, cmd_demo, cmd_events, cmd_spool
+from pedigree import __version__, cmd_demo, cmd_events, cmd_run, cmd_spool
 
 __all__ = ["main"]
 
@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pedigree {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    cmd_run.add_parser(commands)
     cmd_events.add_parser(commands)
     cmd_spool.add_parser(commands)
     cmd_demo.add_parser(commands)

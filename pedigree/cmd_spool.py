@@ -70,7 +70,7 @@ def _list(args: argparse.Namespace) -> int:
     config = _config(args)
     if config is None:
         return 2
-    files = []
+    files: list[dict[str, Any]] = []
     for path in closed_files(config.spool_dir) if config.spool_dir.is_dir() else []:
         files.append(
             {

@@ -88,7 +88,7 @@ class KafkaTransport(Transport):
         self._topic = config.kafka_topic
         self._spool = spool
         self._stats = stats
-        self._producer = Producer(producer_settings(config))
+        self._producer: Any = Producer(producer_settings(config))
         self._inflight: dict[int, SpooledMessage] = {}
         self._next_id = 0
         if closed_files(config.spool_dir) if config.spool_dir.is_dir() else []:
