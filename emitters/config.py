@@ -94,9 +94,7 @@ class EmitterConfig:
                 raise ConfigError(f"{ENV_VARS[name]}={getattr(self, name)}: must not be negative")
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, **overrides: Any
-    ) -> EmitterConfig:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> EmitterConfig:
         """Settings from ``PEDIGREE_*`` variables, with explicit ``overrides`` on top."""
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
