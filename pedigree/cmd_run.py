@@ -96,7 +96,6 @@ def _fail(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from emitters.datasets import parse_dataset_arg
-
     from emitters.sdk import Run
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command

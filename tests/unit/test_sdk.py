@@ -47,10 +47,9 @@ def test_nested_runs_and_steps_name_their_parent_and_root() -> None:
         with pedigree.run("evaluate.metrics"):
             pass
 
-    with record_lineage() as lineage:
-        with pedigree.run("pipeline") as root:
-            prepare_id = prepare()
-            evaluate()
+    with record_lineage() as lineage, pedigree.run("pipeline") as root:
+        prepare_id = prepare()
+        evaluate()
     [prepare_start] = lineage.of(prepare.__qualname__, "START")
     assert prepare_start["run"]["runId"] == prepare_id
     parent = prepare_start["run"]["facets"]["parent"]
@@ -69,9 +68,8 @@ def test_a_failing_job_raises_the_same_exception_and_reports_it() -> None:
         pass
 
     error = Diverged("loss is NaN at step 1200")
-    with record_lineage() as lineage, pytest.raises(Diverged) as raised:
-        with pedigree.run("train"):
-            raise error
+    with record_lineage() as lineage, pytest.raises(Diverged) as raised, pedigree.run("train"):
+        raise error
     assert raised.value is error
     fail = lineage.last("train")
     assert fail["eventType"] == "FAIL"
@@ -82,16 +80,14 @@ def test_a_failing_job_raises_the_same_exception_and_reports_it() -> None:
 
 
 def test_keyboard_interrupt_is_an_abort() -> None:
-    with record_lineage() as lineage, pytest.raises(KeyboardInterrupt):
-        with pedigree.run("train"):
-            raise KeyboardInterrupt
+    with record_lineage() as lineage, pytest.raises(KeyboardInterrupt), pedigree.run("train"):
+        raise KeyboardInterrupt
     assert lineage.event_types("train") == ["START", "ABORT"]
 
 
 def test_sys_exit_zero_completes() -> None:
-    with record_lineage() as lineage, pytest.raises(SystemExit):
-        with pedigree.run("train"):
-            sys.exit(0)
+    with record_lineage() as lineage, pytest.raises(SystemExit), pedigree.run("train"):
+        sys.exit(0)
     assert lineage.event_types("train") == ["START", "COMPLETE"]
 
 
@@ -110,14 +106,13 @@ def test_inputs_outputs_labels_and_models_carry_exact_versions(tmp_path: Path) -
     data = tmp_path / "train.csv"
     data.write_text("x,y\n1,2\n")
     model_path = tmp_path / "model.bin"
-    with record_lineage() as lineage:
-        with pedigree.run("train") as run:
-            run.input(data)
-            run.input("s3://datasets/images", version="v42")
-            run.labels("s3://labels/boxes", label_set="boxes", version="2026-11-01", task="det")
-            run.model(model_path, name="detector", version="12", framework="numpy",
-                      metrics={"mAP": 0.61, "epochs": 3})  # fmt: skip
-            model_path.write_bytes(b"weights")  # written after it was declared
+    with record_lineage() as lineage, pedigree.run("train") as run:
+        run.input(data)
+        run.input("s3://datasets/images", version="v42")
+        run.labels("s3://labels/boxes", label_set="boxes", version="2026-11-01", task="det")
+        run.model(model_path, name="detector", version="12", framework="numpy",
+                  metrics={"mAP": 0.61, "epochs": 3})  # fmt: skip
+        model_path.write_bytes(b"weights")  # written after it was declared
     start, complete = lineage.of("train")
     assert start["outputs"] == []
     data_in, images, labels = complete["inputs"]
@@ -135,9 +130,8 @@ def test_inputs_outputs_labels_and_models_carry_exact_versions(tmp_path: Path) -
 
 
 def test_lineage_failures_never_reach_the_job(tmp_path: Path) -> None:
-    with record_lineage() as lineage:
-        with pedigree.run("train") as run:
-            run.log_params({"weird": object(), "fine": 1})
+    with record_lineage() as lineage, pedigree.run("train") as run:
+        run.log_params({"weird": object(), "fine": 1})
     params = lineage.last("train", "COMPLETE")["run"]["facets"]["pedigree_parameters"]
     assert params["parameters"]["fine"] == 1
     assert isinstance(params["parameters"]["weird"], str)
