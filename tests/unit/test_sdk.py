@@ -221,3 +221,28 @@ def test_running_events_report_resource_usage(tmp_path: Path) -> None:
     assert sample["rssBytes"] > 1_000_000
     assert sample["cpuPercent"] > 10
     assert json.dumps(events)  # all plain JSON
+
+
+def test_the_jobs_trace_context_is_on_the_run_and_in_the_message_headers() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    tracer = TracerProvider().get_tracer("job")
+    with record_lineage() as lineage, tracer.start_as_current_span("training") as span:
+        with pedigree.run("train"):
+            pass
+        trace_id = format(span.get_span_context().trace_id, "032x")
+    start = lineage.last("train", "START")
+    assert trace_id in start["run"]["facets"]["pedigree_trace"]["traceparent"]
+    for message in lineage.transport.messages:
+        headers = dict(message.headers)
+        assert trace_id in headers["traceparent"].decode()
+
+
+def test_without_opentelemetry_there_are_no_trace_headers() -> None:
+    script = (
+        "import sys, pedigree\n"
+        "from emitters.client import _trace_headers\n"
+        "print(_trace_headers(), 'opentelemetry' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "() False"
