@@ -1,0 +1,28 @@
+"""The consumers' exceptions: one root, :class:`ConsumerError`, with typed subclasses."""
+
+from __future__ import annotations
+
+__all__ = ["ChecksumMismatch", "ConsumerError", "MigrationError"]
+
+
+class ConsumerError(Exception):
+    """Root of every error the consumers raise on purpose."""
+
+
+class MigrationError(ConsumerError):
+    """The warehouse schema cannot be brought to the version this code expects."""
+
+
+class ChecksumMismatch(MigrationError):
+    """An applied migration's file changed since it was applied: refuse to guess."""
+
+    def __init__(self, version: int, name: str, applied: str, current: str) -> None:
+        self.version = version
+        self.name = name
+        self.applied = applied
+        self.current = current
+        super().__init__(
+            f"migration {version:04d}_{name} was applied with checksum {applied[:12]}… but the "
+            f"file now has checksum {current[:12]}…: applied migrations must never be edited; "
+            "restore the file and put the change in a new migration"
+        )
