@@ -36,6 +36,7 @@ log = logging.getLogger("pedigree.emitter")
 
 _STOP = object()
 _IDLE_POLL = 0.1
+_MAX_REJECTED = 1000
 
 
 def _trace_headers() -> tuple[tuple[str, bytes], ...]:
@@ -70,11 +71,29 @@ class Emitter:
         self._send_lock = threading.Lock()
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=self.config.queue_size)
         self._spool = Fallback(self.config, self.stats)
-        self._transport = self._custom_transport or create_transport(
-            self.config, self._spool, self.stats
-        )
+        self._transport = self._custom_transport or self._create_transport()
         self._thread = threading.Thread(target=self._work, name="pedigree-emitter", daemon=True)
         self._thread.start()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _create_transport(self) -> Transport:
+        try:
+            return create_transport(self.config, self._spool, self.stats)
+        except Exception as err:  # noqa: BLE001 - e.g. a Kafka setting librdkafka refuses
+            from emitters.transports.simple import SpoolTransport
+
+            self.stats.note(f"{self.config.transport} transport unavailable: {err!r}")
+            log.error(
+                "pedigree: the %s transport could not start (%s); lineage events go to the "
+                "spool in %s",
+                self.config.transport,
+                err,
+                self.config.spool_dir,
+            )
+            return SpoolTransport(self._spool)
 
     # -- the job's side ------------------------------------------------------------------------
 
@@ -92,6 +111,8 @@ class Emitter:
                 self._queue.put_nowait((event, headers))
             except queue.Full:
                 self._deliver(event, headers, transport=None)
+            if self.closed:  # close() ran meanwhile: nobody reads the queue any more
+                self._drain_to_spool()
         except Exception as err:  # noqa: BLE001 - lineage must never break the job
             self.stats.lost += 1
             self.stats.note(f"emit failed: {err!r}")
@@ -126,15 +147,9 @@ class Emitter:
         with contextlib.suppress(queue.Full):
             self._queue.put(_STOP, timeout=max(0.0, deadline - time.monotonic()))
         self._thread.join(max(0.0, deadline - time.monotonic()))
-        # Whatever the thread did not reach goes to the spool (the thread has stopped or is
-        # stuck in a transport call; the spool is safe to use from here either way).
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                self._deliver(item[0], item[1], transport=None)
+        # Whatever the thread did not reach goes to the spool (the thread has stopped, or is
+        # stuck in a transport call and stops by itself after it, seeing _closed).
+        self._drain_to_spool()
         # The thread may be stuck inside a transport call holding the lock: never wait past
         # the deadline for it (what it holds is one message; the rest is in the spool).
         done = False
@@ -148,6 +163,15 @@ class Emitter:
         self._spool.close()
         return done and not self._thread.is_alive()
 
+    def _drain_to_spool(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if item is not _STOP:
+                self._deliver(item[0], item[1], transport=None)
+
     # -- the background thread -----------------------------------------------------------------
 
     def _work(self) -> None:
@@ -155,6 +179,8 @@ class Emitter:
             try:
                 item = self._queue.get(timeout=_IDLE_POLL)
             except queue.Empty:
+                if self._closed:
+                    return
                 with self._send_lock:
                     self._safely(self._transport.poll)
                 continue
@@ -178,6 +204,9 @@ class Emitter:
         except InvalidEvent as err:
             self._reject(event, err)
             return
+        except Exception as err:  # noqa: BLE001 - e.g. a lone surrogate in a file name
+            self._reject(event, InvalidEvent(f"cannot be encoded: {err!r}"))
+            return
         if transport is None:
             self._spool.keep(message, "the emitter queue was full or closed")
             return
@@ -195,7 +224,9 @@ class Emitter:
             folder.mkdir(parents=True, exist_ok=True)
             record = {"reason": str(err), "field": err.field, "event": event}
             path = folder / f"{time.time_ns()}-{uuid.uuid4().hex[:8]}.json"
-            path.write_text(json.dumps(record, default=repr, ensure_ascii=False))
+            if len(list(folder.glob("*.json"))) >= _MAX_REJECTED:
+                raise OSError(f"{folder} already holds {_MAX_REJECTED} rejected events")
+            path.write_text(json.dumps(record, default=repr))  # ASCII: survives lone surrogates
         except (OSError, TypeError, ValueError) as write_err:
             self.stats.lost += 1
             log.error("pedigree: could not keep the invalid event: %s", write_err)

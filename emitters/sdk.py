@@ -25,6 +25,7 @@ path that does not exist, a model without a version) are the caller's bugs and d
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import functools
 import inspect
@@ -59,8 +60,10 @@ _JOBTYPE_SCHEMA = (
 _MAX_STACK = 64 * 1024
 
 _current: contextvars.ContextVar[Run | None] = contextvars.ContextVar("pedigree_run", default=None)
+# Active runs of this process, by run id. Plain dict operations (atomic in CPython) and no
+# lock: the SIGTERM handler reads it, and a handler must never wait on a lock the interrupted
+# code may hold.
 _active: dict[str, Run] = {}
-_active_lock = threading.Lock()
 _previous_sigterm: Any = None
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -118,6 +121,7 @@ class Run:
         self._capture = capture
         self._command = tuple(command) if command is not None else None
         self._tracked_pid: int | None = None
+        self._pid = os.getpid()
         self._sample_interval = (
             config.sample_interval if sample_interval is None else sample_interval
         )
@@ -196,8 +200,8 @@ class Run:
     def __enter__(self) -> Run:
         self.parent = _current.get()
         self._token = _current.set(self)
-        with _active_lock:
-            _active[self.run_id] = self
+        self._pid = os.getpid()
+        _active[self.run_id] = self
         _install_sigterm_handler()
         self.state = "running"
         facets: dict[str, Any] = {}
@@ -228,9 +232,13 @@ class Run:
                 facets["pedigree_resources"] = final_sample
             self._finish(event_type, facets)
         if self._token is not None:
-            _current.reset(self._token)
+            # ValueError: the run ends in another thread or context than it began in
+            with contextlib.suppress(ValueError):
+                _current.reset(self._token)
             self._token = None
-        if self.parent is None:
+        if self.parent is None or getattr(self.parent, "_pid", None) != os.getpid():
+            # the end of a root run, or of a run in a forked worker (which may leave through
+            # os._exit, without atexit): hand its events over now, within the flush timeout
             self.emitter.flush()
 
     def fail(self, message: str, stack_trace: str | None = None) -> None:
@@ -251,8 +259,7 @@ class Run:
             self._finish("ABORT", {})
 
     def _finish(self, event_type: str, facets: dict[str, Any]) -> None:
-        with _active_lock:
-            _active.pop(self.run_id, None)
+        _active.pop(self.run_id, None)
         self._emit(event_type, facets, outputs=True)
 
     # -- events --------------------------------------------------------------------------------
@@ -419,18 +426,35 @@ def _install_sigterm_handler() -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    with _active_lock:
-        runs = list(_active.values())
-    for active in reversed(runs):  # innermost first
-        active.abort()
+    # The handler runs in the main thread between two bytecodes of whatever it interrupted —
+    # possibly while that code holds the emitter's queue lock. So the ABORTs are emitted, and
+    # the emitter closed, on a helper thread joined with a deadline: a hang is impossible.
+    runs = [r for r in list(_active.values()) if getattr(r, "_pid", None) == os.getpid()]
     if runs:
-        runs[0].emitter.close()
+        emitter = runs[0].emitter
+
+        def abort_all() -> None:
+            for active in reversed(runs):  # innermost first
+                active.abort()
+            emitter.close()
+
+        helper = threading.Thread(target=abort_all, name="pedigree-sigterm", daemon=True)
+        helper.start()
+        helper.join(emitter.config.flush_timeout + 1.0)
     previous = _previous_sigterm
     if callable(previous):
         previous(signum, frame)
         return
     signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     signal.raise_signal(signal.SIGTERM)
+
+
+def _forget_parent_runs() -> None:
+    """In a forked child: the parent's runs are not ours to abort."""
+    _active.clear()
+
+
+os.register_at_fork(after_in_child=_forget_parent_runs)
 
 
 # -- the public entry points -------------------------------------------------------------------

@@ -45,6 +45,7 @@ class Fallback:
         self._stats = stats
         self._lock = threading.Lock()
         self._writer: SpoolWriter | None = None
+        self._closed = False
 
     def keep(self, message: SpooledMessage, why: str) -> None:
         try:
@@ -54,6 +55,8 @@ class Fallback:
                         self._config.spool_dir, max_total_bytes=self._config.spool_max_bytes
                     )
                 self._writer.write(message)
+                if self._closed:  # after close nobody rotates: make each message visible now
+                    self._writer.rotate()
             self._stats.spooled += 1
         except (OSError, SpoolFull) as err:
             self._stats.lost += 1
@@ -62,6 +65,7 @@ class Fallback:
 
     def close(self) -> None:
         with self._lock:
+            self._closed = True
             if self._writer is not None:
                 try:
                     self._writer.close()

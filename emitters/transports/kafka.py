@@ -88,7 +88,8 @@ class KafkaTransport(Transport):
         self._topic = config.kafka_topic
         self._spool = spool
         self._stats = stats
-        self._producer: Any = Producer(producer_settings(config))
+        self._unreachable = False
+        self._producer: Any = Producer({**producer_settings(config), "error_cb": self._on_error})
         self._inflight: dict[int, SpooledMessage] = {}
         self._next_id = 0
         if closed_files(config.spool_dir) if config.spool_dir.is_dir() else []:
@@ -124,18 +125,28 @@ class KafkaTransport(Transport):
             return
         if err is None:
             self._stats.sent += 1
+            self._unreachable = False
         else:
             self._stats.note(f"Kafka delivery failed: {err}")
             self._spool.keep(message, f"Kafka delivery failed: {err}")
+
+    def _on_error(self, err: Any) -> None:
+        from confluent_kafka import KafkaError
+
+        if err.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE, KafkaError._TRANSPORT):
+            self._unreachable = True
 
     def poll(self) -> None:
         self._producer.poll(0)
 
     def flush(self, timeout: float) -> bool:
-        return bool(self._producer.flush(max(timeout, 0)) == 0)
+        # With the cluster known to be unreachable, waiting only delays the job: the messages
+        # stay queued (and go to the spool at close, or on their delivery timeout).
+        wait = 0.0 if self._unreachable else max(timeout, 0.0)
+        return bool(self._producer.flush(wait) == 0)
 
     def close(self, timeout: float) -> bool:
-        delivered = self.flush(timeout)
+        delivered = bool(self._producer.flush(max(timeout, 0.0)) == 0)
         undelivered = list(self._inflight.values())
         self._inflight.clear()
         for message in undelivered:

@@ -108,11 +108,39 @@ def test_invalid_events_are_logged_counted_and_kept_not_raised(
     assert "invalid lineage event not sent: run.runId" in caplog.text
 
 
-def test_emitting_after_close_still_lands_in_the_spool(tmp_path: Path) -> None:
+def test_emitting_after_close_still_lands_in_the_spool_visibly(tmp_path: Path) -> None:
     emitter = Emitter(_config(tmp_path))
     emitter.close()
+    emitter.emit(simple_run_event())  # e.g. a job that goes on after its SIGTERM handler
+    emitter.emit(simple_run_event("COMPLETE"))
+    assert [e["eventType"] for e in read_events(tmp_path / "spool")] == ["START", "COMPLETE"]
+    assert not list((tmp_path / "spool").glob("*.open"))
+
+
+def test_an_unencodable_event_is_rejected_and_the_emitter_keeps_working(tmp_path: Path) -> None:
+    emitter = Emitter(_config(tmp_path))
+    bad = simple_run_event()
+    bad["job"]["name"] = "train-\udcff.py"  # a lone surrogate: a file name that is not UTF-8
+    emitter.emit(bad)
+    emitter.emit(simple_run_event("COMPLETE"))
+    assert emitter.flush(timeout=5)
+    assert emitter.close(timeout=5)
+    assert emitter.stats.rejected == 1
+    assert [e["eventType"] for e in read_events(tmp_path / "spool")] == ["COMPLETE"]
+
+
+def test_a_transport_that_cannot_start_falls_back_to_the_spool(tmp_path: Path) -> None:
+    config = _config(
+        tmp_path,
+        transport="kafka",
+        kafka_bootstrap="127.0.0.1:9",
+        kafka_ssl_ca_location=str(tmp_path / "missing-ca.pem"),
+        kafka_security_protocol="SSL",
+    )
+    emitter = Emitter(config)  # librdkafka refuses the missing CA file: no exception here
     emitter.emit(simple_run_event())
-    emitter._spool.close()
+    emitter.close(timeout=5)
+    assert "kafka transport unavailable" in emitter.stats.errors[0]
     assert len(list(read_events(tmp_path / "spool"))) == 1
 
 

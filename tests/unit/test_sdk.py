@@ -246,3 +246,40 @@ def test_without_opentelemetry_there_are_no_trace_headers() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "() False"
+
+
+def test_a_run_may_end_in_another_thread_without_raising() -> None:
+    import threading
+
+    with record_lineage() as lineage:
+        run = pedigree.run("handed-over").__enter__()
+        ender = threading.Thread(target=run.__exit__, args=(None, None, None))
+        ender.start()
+        ender.join()
+    assert lineage.event_types("handed-over") == ["START", "COMPLETE"]
+
+
+def test_a_pool_of_forked_workers_terminated_at_the_end_does_not_abort_the_parent_run(
+    tmp_path: Path,
+) -> None:
+    job = _run_script(
+        tmp_path,
+        """
+        import multiprocessing, pedigree
+
+        def work(x):
+            with pedigree.run("work"):
+                return x * x
+
+        if __name__ == "__main__":
+            multiprocessing.set_start_method("fork")
+            with pedigree.run("train"):
+                with multiprocessing.Pool(2) as pool:  # __exit__ terminate()s: SIGTERM
+                    assert pool.map(work, range(4)) == [0, 1, 4, 9]
+        """,
+    )
+    assert job.wait(timeout=60) == 0
+    events = _spooled(tmp_path)
+    assert [e["eventType"] for e in events if e["job"]["name"] == "train"] == ["START", "COMPLETE"]
+    work = [e["eventType"] for e in events if e["job"]["name"] == "work"]
+    assert sorted(work) == ["COMPLETE"] * 4 + ["START"] * 4

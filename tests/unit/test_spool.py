@@ -100,3 +100,30 @@ def test_a_forked_child_writes_its_own_file_and_the_parent_keeps_its_own(tmp_pat
         for path in closed_files(tmp_path)
     )
     assert per_file == [["RUNNING"], ["START", "COMPLETE"]]
+
+
+def test_files_of_a_writer_that_died_are_recovered_not_lost(tmp_path: Path) -> None:
+    pid = os.fork()
+    if pid == 0:  # a writer killed before it could close its file (SIGKILL, OOM, os._exit)
+        spool = SpoolWriter(tmp_path)
+        spool.write_event(simple_run_event("START"))
+        spool.write_event(simple_run_event("RUNNING"))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert len(list(tmp_path.glob("*.avro.open"))) == 1
+    live = SpoolWriter(tmp_path)  # a live writer's open file is left alone
+    live.write_event(simple_run_event("COMPLETE"))
+    assert [e["eventType"] for e in read_events(tmp_path)] == ["START", "RUNNING"]
+    assert len(list(tmp_path.glob("*.avro.open"))) == 1
+    live.close()
+    assert len(list(read_events(tmp_path))) == 3
+
+
+def test_a_cut_short_last_block_loses_only_that_block(tmp_path: Path) -> None:
+    with SpoolWriter(tmp_path) as spool:
+        for _ in range(3):
+            spool.write_event(simple_run_event())
+    [path] = closed_files(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-20])  # the last message's block cut short
+    assert len(list(read_file(path))) == 2
