@@ -37,7 +37,8 @@ from typing import IO, Any
 import fastavro
 from fastavro.write import Writer
 
-from emitters.codec import decode, encode
+from emitters.codec import DEFAULT_MAX_MESSAGE_BYTES, decode, encode
+from emitters.errors import InvalidEvent
 from emitters.kafka_key import kafka_key
 from emitters.schemas import schema_dir
 
@@ -79,7 +80,13 @@ class SpooledMessage:
         cls, event: Mapping[str, Any], headers: Sequence[tuple[str, bytes]] = ()
     ) -> SpooledMessage:
         """The Avro message of a (validated) event, keyed by its root job."""
-        return cls(value=encode(event), key=kafka_key(event), headers=tuple(headers))
+        value = encode(event)
+        if len(value) > DEFAULT_MAX_MESSAGE_BYTES:
+            raise InvalidEvent(
+                f"event is {len(value)} bytes encoded, over the {DEFAULT_MAX_MESSAGE_BYTES}-byte "
+                "message limit (Kafka's default message.max.bytes)"
+            )
+        return cls(value=value, key=kafka_key(event), headers=tuple(headers))
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -133,7 +140,12 @@ class SpoolWriter:
         """Append one message durably enough to survive the process (flushed to the OS)."""
         if os.getpid() != self._pid:
             self._after_fork()
-        size = len(message.value) + len(message.key or b"") + 64
+        size = (
+            len(message.value)
+            + len(message.key or b"")
+            + sum(len(n) + len(v) for n, v in message.headers)
+            + 64
+        )
         if self._known_total + size > self.max_total_bytes:
             self._known_total = spool_size(self.directory)  # others may have flushed files
             if self._known_total + size > self.max_total_bytes:

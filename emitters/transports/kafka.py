@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from functools import partial
 from typing import Any, ClassVar
 
@@ -60,12 +61,13 @@ def producer_settings(config: EmitterConfig) -> dict[str, Any]:
     }
 
 
-def _flush_earlier_spool(config: EmitterConfig) -> None:
-    """At start: send what earlier runs left in the spool (bounded, in the background)."""
+def _flush_earlier_spool(config: EmitterConfig, stop: threading.Event) -> None:
+    """At start: send what earlier runs left in the spool (bounded, in the background, and
+    stopped cleanly — progress recorded, file given back — when the emitter closes)."""
     from emitters.spool_flush import flush_spool
 
     try:
-        report = flush_spool(config.spool_dir, config, timeout=30.0)
+        report = flush_spool(config.spool_dir, config, timeout=30.0, stop=stop)
         if report.messages:
             log.info("pedigree: sent %d spooled lineage events to Kafka", report.messages)
     except Exception as err:  # noqa: BLE001 - a later flush will retry
@@ -92,13 +94,16 @@ class KafkaTransport(Transport):
         self._producer: Any = Producer({**producer_settings(config), "error_cb": self._on_error})
         self._inflight: dict[int, SpooledMessage] = {}
         self._next_id = 0
+        self._stop_flush = threading.Event()
+        self._flusher: threading.Thread | None = None
         if closed_files(config.spool_dir) if config.spool_dir.is_dir() else []:
-            threading.Thread(
+            self._flusher = threading.Thread(
                 target=_flush_earlier_spool,
-                args=(config,),
+                args=(config, self._stop_flush),
                 name="pedigree-spool-flush",
                 daemon=True,
-            ).start()
+            )
+            self._flusher.start()
 
     def send(self, event: dict[str, Any], message: SpooledMessage) -> None:
         from confluent_kafka import KafkaException
@@ -146,7 +151,11 @@ class KafkaTransport(Transport):
         return bool(self._producer.flush(wait) == 0)
 
     def close(self, timeout: float) -> bool:
+        started = time.monotonic()
+        self._stop_flush.set()
         delivered = bool(self._producer.flush(max(timeout, 0.0)) == 0)
+        if self._flusher is not None:
+            self._flusher.join(max(0.5, timeout - (time.monotonic() - started)))
         undelivered = list(self._inflight.values())
         self._inflight.clear()
         for message in undelivered:

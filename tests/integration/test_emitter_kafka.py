@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -134,11 +135,35 @@ def test_the_next_emitter_start_sends_what_an_earlier_one_spooled(
 
     later = Emitter(_config(tmp_path, kafka_bootstrap, topic))
     later.emit(_events(1)[0])
+    deadline = time.monotonic() + 30
+    while list((tmp_path / "spool").glob("*.avro*")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the start-up flush runs in the background while the job works
     later.close(timeout=30)
     received = _drain(kafka_bootstrap, topic, 51)
     run_ids = [codec.decode(m.value())["run"]["runId"] for m in received]
     assert len(run_ids) == 51
     assert {e["run"]["runId"] for e in earlier} <= set(run_ids)
+
+
+def test_closing_during_the_start_up_flush_records_progress_and_loses_or_repeats_nothing(
+    tmp_path: Path, kafka_bootstrap: str, new_topic: Callable[..., str]
+) -> None:
+    topic = new_topic()
+    earlier = _events(3000)
+    down = Emitter(_config(tmp_path, _dead_address(), topic, queue_size=500))
+    for event in earlier:
+        down.emit(event)
+    down.close(timeout=1)
+    later = Emitter(_config(tmp_path, kafka_bootstrap, topic))
+    later.close(timeout=5)  # a short job: its start-up flush is stopped mid-way
+    assert not list((tmp_path / "spool").glob("*.sending-*"))  # claims given back
+    report = flush_spool(tmp_path / "spool", _config(tmp_path, kafka_bootstrap, topic))
+    assert report.files_left == 0
+    run_ids = [
+        codec.decode(m.value())["run"]["runId"] for m in _drain(kafka_bootstrap, topic, 3000)
+    ]
+    assert len(run_ids) == 3000
+    assert set(run_ids) == {e["run"]["runId"] for e in earlier}
 
 
 def test_flush_resumes_after_the_acknowledged_prefix(
