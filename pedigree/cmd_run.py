@@ -11,6 +11,7 @@ command; a command that ends because of them is recorded as ABORT.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import subprocess
 import sys
@@ -55,6 +56,13 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--sample-interval", type=float, help="seconds between resource samples (0: off)"
     )
+    parser.add_argument(
+        "--kill-after",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="after forwarding SIGTERM, SIGKILL the command if it is still running (default 30)",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="the command, after --")
     parser.set_defaults(handler=run)
 
@@ -87,6 +95,27 @@ def _job_name(command: list[str]) -> str:
         if not command[1].startswith("-"):
             return Path(command[1]).name
     return program
+
+
+def _terminal_already_told(pid: int) -> bool:
+    """Whether a Ctrl-C reached the command directly: it is in our foreground process group."""
+    try:
+        return os.getpgid(pid) == os.getpgrp() == os.tcgetpgrp(sys.stdin.fileno())
+    except OSError:
+        return False
+
+
+def _wait(process: subprocess.Popen[bytes], received: list[int], kill_after: float) -> int:
+    """Wait for the command; once SIGTERM was forwarded, SIGKILL it after ``kill_after`` s."""
+    while True:
+        try:
+            return process.wait(timeout=0.5 if signal.SIGTERM not in received else kill_after)
+        except subprocess.TimeoutExpired:
+            if signal.SIGTERM in received:
+                print("pedigree run: the command ignored SIGTERM; killing it", file=sys.stderr)
+                process.kill()
+                process.wait()
+                return -signal.SIGTERM  # ended because it was told to stop: an ABORT
 
 
 def _fail(message: str) -> int:
@@ -130,12 +159,14 @@ def run(args: argparse.Namespace) -> int:
 
         def forward(signum: int, _frame: Any) -> None:
             received.append(signum)
+            if signum == signal.SIGINT and _terminal_already_told(process.pid):
+                return  # Ctrl-C went to the whole foreground group, the command included
             process.send_signal(signum)
 
         previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
         lineage.track_process(process.pid)
         try:
-            code = process.wait()
+            code = _wait(process, received, args.kill_after)
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -147,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
         if code < 0 and -code in received:
             lineage.abort()
         elif code < 0:
-            lineage.fail(f"command killed by signal {signal.Signals(-code).name}")
+            name = signal.strsignal(-code) or f"signal {-code}"
+            lineage.fail(f"command killed by signal {-code} ({name})")
         elif code > 0:
             lineage.fail(f"command exited with code {code}")
     return 128 - code if code < 0 else code

@@ -123,3 +123,30 @@ def test_command_parameters_parse_flags() -> None:
         "args.epochs": "3",
         "args.amp": "true",
     }
+
+
+def test_a_command_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path: Path) -> None:
+    wrapper = subprocess.Popen(
+        [*PEDIGREE, "--job", "stubborn", "--kill-after", "1", "--", sys.executable, "-c",
+         "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+         " print('ready', flush=True); time.sleep(60)"],
+        env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert wrapper.stdout is not None
+    assert wrapper.stdout.readline().strip() == "ready"
+    time.sleep(0.2)
+    wrapper.send_signal(signal.SIGTERM)
+    assert wrapper.wait(timeout=30) == 128 + signal.SIGTERM
+    assert [e["eventType"] for e in _events(tmp_path)] == ["START", "ABORT"]
+
+
+def test_a_command_killed_by_an_unusual_signal_fails_with_its_number(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*PEDIGREE, "--job", "rt", "--", sys.executable, "-c",
+         "import os, signal; os.kill(os.getpid(), signal.SIGRTMIN + 6)"],
+        env=_env(tmp_path), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 128 + signal.SIGRTMIN + 6
+    assert "Traceback" not in result.stderr
+    message = _events(tmp_path)[-1]["run"]["facets"]["errorMessage"]["message"]
+    assert message.startswith(f"command killed by signal {signal.SIGRTMIN + 6}")
