@@ -10,7 +10,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pedigree import __version__, cmd_demo, cmd_events, cmd_run, cmd_spool, cmd_watch_k8s
+from pedigree import (
+    __version__,
+    cmd_demo,
+    cmd_events,
+    cmd_migrate,
+    cmd_run,
+    cmd_spool,
+    cmd_watch_k8s,
+)
 
 __all__ = ["main"]
 
@@ -41,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_events.add_parser(commands)
     cmd_spool.add_parser(commands)
     cmd_watch_k8s.add_parser(commands)
+    cmd_migrate.add_parser(commands)
     cmd_demo.add_parser(commands)
     return parser
 

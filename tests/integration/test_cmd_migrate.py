@@ -1,0 +1,47 @@
+"""`pedigree migrate` as an operator runs it: idempotent, printable, one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+PEDIGREE = [sys.executable, "-m", "pedigree.cli", "migrate"]
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    # a separate process: chdb opens one data directory per process
+    return subprocess.run([*PEDIGREE, *args], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def test_migrating_twice_applies_once_on_the_embedded_engine(tmp_path: Path) -> None:
+    first = _run(["--database", "lineage"], tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "applied 0001_initial to lineage"
+    assert (tmp_path / "pedigree-data" / "clickhouse").is_dir()
+    second = _run(["--database", "lineage"], tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.strip() == "lineage is up to date"
+
+
+def test_print_shows_the_cluster_variant_without_connecting(tmp_path: Path) -> None:
+    result = _run(
+        ["--cluster", "lineage_cluster", "--print", "--clickhouse", "http://127.0.0.1:9"], tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "ON CLUSTER lineage_cluster" in result.stdout
+    assert "ReplicatedReplacingMergeTree" in result.stdout
+    assert not (tmp_path / "pedigree-data").exists()
+
+
+def test_an_unreachable_server_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    result = _run(["--clickhouse", "http://127.0.0.1:9"], tmp_path)
+    assert result.returncode == 1
+    assert "pedigree migrate: cannot connect to http://127.0.0.1:9" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_cluster_name_is_refused(tmp_path: Path) -> None:
+    result = _run(["--cluster", "x; DROP TABLE y", "--print"], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("pedigree migrate: ")
