@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from pedigree import (
     __version__,
+    cmd_consume,
     cmd_demo,
     cmd_events,
     cmd_migrate,
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_spool.add_parser(commands)
     cmd_watch_k8s.add_parser(commands)
     cmd_migrate.add_parser(commands)
+    cmd_consume.add_parser(commands)
     cmd_demo.add_parser(commands)
     return parser
 

@@ -45,3 +45,34 @@ def test_a_bad_cluster_name_is_refused(tmp_path: Path) -> None:
     result = _run(["--cluster", "x; DROP TABLE y", "--print"], tmp_path)
     assert result.returncode == 2
     assert result.stderr.startswith("pedigree migrate: ")
+
+
+def test_consume_from_spool_materializes_the_demo_once(tmp_path: Path) -> None:
+    demo = subprocess.run(
+        [sys.executable, "-m", "pedigree.cli", "demo", "--dir", str(tmp_path / "d")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert demo.returncode == 0, demo.stderr
+    consume = [
+        sys.executable,
+        "-m",
+        "pedigree.cli",
+        "consume",
+        "--from-spool",
+        str(tmp_path / "d" / "spool"),
+    ]
+    first = subprocess.run(consume, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stderr
+    assert (
+        first.stdout.strip() == "materialized 6 events from 1 spool files into pedigree; 0 rejected"
+    )
+    again = subprocess.run(consume, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert again.stdout.startswith("materialized 0 events from 0 spool files")
+    missing = subprocess.run(
+        [sys.executable, "-m", "pedigree.cli", "consume"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 2
+    assert "--from-spool" in missing.stderr
