@@ -16,6 +16,7 @@ from pedigree import (
     cmd_demo,
     cmd_events,
     cmd_migrate,
+    cmd_rebuild,
     cmd_run,
     cmd_spool,
     cmd_watch_k8s,
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_watch_k8s.add_parser(commands)
     cmd_migrate.add_parser(commands)
     cmd_consume.add_parser(commands)
+    cmd_rebuild.add_parser(commands)
     cmd_demo.add_parser(commands)
     return parser
 
