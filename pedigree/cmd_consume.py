@@ -1,15 +1,24 @@
-"""``pedigree consume --from-spool DIR``: materialize the embedded spool into ClickHouse.
+"""``pedigree consume``: materialize events into ClickHouse, from Kafka or from the spool.
 
-Migrates the warehouse first (idempotent), then inserts every complete spool file in batches
-and deletes it once it is in the warehouse; ``--follow`` keeps tailing the directory (retrying
-with backoff while ClickHouse is unavailable) until SIGTERM/Ctrl-C.  A crash at any point
-followed by a restart leaves the tables as if it had not happened (see
-``consumers/spool_consumer.py``).  The Kafka consumer group (``--bootstrap``) is not built yet.
+From Kafka (``--bootstrap``), it is a consumer-group worker: start as many as the topic has
+partitions and they share them.  Each batch is committed to Kafka only after ClickHouse
+acknowledged its rows; messages that do not decode or validate go to the dead-letter topic
+(``<topic>.dlq``) with headers naming their origin and the reason; while ClickHouse is away the
+worker pauses, retries with backoff and resumes where it stopped.  A crash at any point followed
+by a restart leaves the tables as if it had not happened (``docs/delivery.md``).
+
+From the spool (``--from-spool DIR``, the embedded deployment): every complete spool file is
+inserted and then deleted; ``--follow`` keeps tailing the directory.
+
+The warehouse is migrated first (idempotent).  SIGTERM or Ctrl-C stops cleanly: the open
+batches are flushed, offsets committed, exit status 0.  Telemetry: the standard OTEL_*
+variables (e.g. OTEL_METRICS_EXPORTER=console); off by default.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
@@ -22,22 +31,33 @@ __all__ = ["add_parser"]
 
 _EPILOG = """\
 examples:
-  pedigree consume --from-spool ~/.local/share/pedigree/spool
-  pedigree consume --from-spool /var/spool/pedigree --follow --clickhouse chdb:///var/lib/pedigree
+  pedigree consume --bootstrap localhost:9092
+  pedigree consume --bootstrap kafka:9092 --topic openlineage.events --group lineage \\
+      --clickhouse http://clickhouse:8123 --database pedigree
+  pedigree consume --bootstrap localhost:9092 --exit-when-idle   # catch up, then stop
+  pedigree consume --from-spool ~/.local/share/pedigree/spool --follow
+
+environment: PEDIGREE_KAFKA_BOOTSTRAP, PEDIGREE_KAFKA_TOPIC and the PEDIGREE_KAFKA_SECURITY_*,
+SASL_* and SSL_* variables of the emitter; PEDIGREE_CLICKHOUSE_URL, PEDIGREE_CLICKHOUSE_DATABASE.
 """
 
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "consume",
-        help="materialize events into ClickHouse (from the spool; Kafka: coming)",
+        help="materialize events into ClickHouse (Kafka consumer group, or the spool)",
         description=__doc__,
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--from-spool", required=True, metavar="DIR", help="the spool directory to consume"
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--bootstrap",
+        default=os.environ.get("PEDIGREE_KAFKA_BOOTSTRAP"),
+        metavar="HOST:PORT",
+        help="Kafka bootstrap servers (default: $PEDIGREE_KAFKA_BOOTSTRAP)",
     )
+    source.add_argument("--from-spool", metavar="DIR", help="consume this spool directory")
     parser.add_argument(
         "--clickhouse",
         default=os.environ.get("PEDIGREE_CLICKHOUSE_URL", DEFAULT_CLICKHOUSE_URL),
@@ -47,45 +67,144 @@ def add_parser(commands: Any) -> None:
     parser.add_argument(
         "--database", default=os.environ.get("PEDIGREE_CLICKHOUSE_DATABASE", "pedigree")
     )
-    parser.add_argument("--batch-size", type=int, default=5000, help="events per insert")
+    kafka = parser.add_argument_group("Kafka")
+    kafka.add_argument(
+        "--topic",
+        action="append",
+        metavar="TOPIC",
+        help="topic to consume, repeatable (default: $PEDIGREE_KAFKA_TOPIC or openlineage.events)",
+    )
+    kafka.add_argument("--group", default="pedigree-consumer", help="consumer group id")
+    kafka.add_argument(
+        "--dead-letter-topic", metavar="TOPIC", help="where refused messages go (<topic>.dlq)"
+    )
+    kafka.add_argument(
+        "--batch-bytes", type=int, default=32 * 1024 * 1024, help="flush at this many bytes"
+    )
+    kafka.add_argument(
+        "--batch-seconds", type=float, default=1.0, help="flush a batch at most this old"
+    )
+    kafka.add_argument(
+        "--instance-id",
+        default=os.environ.get("PEDIGREE_CONSUMER_INSTANCE_ID"),
+        help="static group membership (e.g. the pod name of a StatefulSet): a restarted "
+        "worker takes its partitions back at once, without a rebalance",
+    )
+    kafka.add_argument(
+        "-X",
+        dest="kafka_options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a librdkafka consumer setting, repeatable (e.g. -X session.timeout.ms=10000)",
+    )
+    kafka.add_argument(
+        "--exit-when-idle",
+        action="store_true",
+        help="stop once every assigned partition is caught up (a catch-up job)",
+    )
+    kafka.add_argument(  # the crash tests' negative control: turns the protection off
+        "--no-deduplicate", dest="deduplicate", action="store_false", help=argparse.SUPPRESS
+    )
+    parser.add_argument("--batch-size", type=int, default=None, help="flush at this many events")
     parser.add_argument("--follow", action="store_true", help="keep tailing the spool")
     parser.set_defaults(handler=run)
+
+
+def _fail(message: str, code: int = 1) -> int:
+    print(f"pedigree consume: {message}", file=sys.stderr)
+    return code
 
 
 def run(args: argparse.Namespace) -> int:
     from consumers.errors import ConsumerError
     from consumers.migrate import migrate
-    from consumers.spool_consumer import consume_spool
 
-    if args.batch_size < 1:
-        print("pedigree consume: --batch-size must be at least 1", file=sys.stderr)
-        return 2
+    if args.bootstrap is None and args.from_spool is None:
+        return _fail("name a source: --bootstrap HOST:PORT (Kafka) or --from-spool DIR", 2)
+    if args.batch_size is not None and args.batch_size < 1:
+        return _fail("--batch-size must be at least 1", 2)
+    if args.batch_bytes < 1 or not args.batch_seconds > 0:
+        return _fail("--batch-bytes and --batch-seconds must be positive", 2)
     try:
         import clickhouse_connect
 
         client = clickhouse_connect.get_client(dsn=_dsn(args.clickhouse))
         migrate(client, args.database)
     except ImportError:
-        print("pedigree consume: needs the server extra: pip install 'pedigree[server]'",
-              file=sys.stderr)  # fmt: skip
-        return 2
+        return _fail("needs the server extra: pip install 'pedigree[server]'", 2)
     except ConsumerError as err:
-        print(f"pedigree consume: {err}", file=sys.stderr)
-        return 1
+        return _fail(str(err))
     except Exception as err:  # noqa: BLE001 - a connection failure: one line, no traceback
-        print(f"pedigree consume: cannot use {args.clickhouse}: {err}", file=sys.stderr)
-        return 1
+        return _fail(f"cannot use {args.clickhouse}: {err}")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if args.from_spool is not None:
+        return _consume_spool(args, client, stop)
+    return _consume_kafka(args, client, stop)
+
+
+def _consume_spool(args: argparse.Namespace, client: Any, stop: threading.Event) -> int:
+    from consumers.spool_consumer import consume_spool
+
     try:
         report = consume_spool(
             args.from_spool, client, args.database,
-            batch_size=args.batch_size, follow=args.follow, stop=stop,
+            batch_size=args.batch_size or 5000, follow=args.follow, stop=stop,
         )  # fmt: skip
     except Exception as err:  # noqa: BLE001 - one line; the spool is untouched past the error
-        print(f"pedigree consume: {err}", file=sys.stderr)
-        return 1
+        return _fail(str(err))
     print(f"materialized {report.events} events from {report.files} spool files"
           f" into {args.database}; {report.rejected} rejected")  # fmt: skip
+    return 0
+
+
+def _consume_kafka(args: argparse.Namespace, client: Any, stop: threading.Event) -> int:
+    from consumers.batching import BatchLimits
+    from consumers.kafka_consumer import ConsumerConfig, consume_kafka
+    from consumers.telemetry import setup_from_environment, shutdown
+    from emitters.config import EmitterConfig
+    from emitters.errors import PedigreeError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        emitter = EmitterConfig.from_env()
+    except PedigreeError as err:
+        return _fail(str(err), 2)
+    connection = emitter.kafka_settings()
+    connection.pop("bootstrap.servers", None)
+    options: dict[str, str] = {}
+    for option in args.kafka_options:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip():
+            return _fail(f"-X wants KEY=VALUE, got {option!r}", 2)
+        options[key.strip()] = value.strip()
+    if args.instance_id:
+        options["group.instance.id"] = args.instance_id
+    config = ConsumerConfig(
+        bootstrap=args.bootstrap,
+        topics=tuple(args.topic or [emitter.kafka_topic]),
+        database=args.database,
+        group=args.group,
+        dead_letter_topic=args.dead_letter_topic,
+        limits=BatchLimits(
+            max_events=args.batch_size or BatchLimits().max_events,
+            max_bytes=args.batch_bytes,
+            max_seconds=args.batch_seconds,
+        ),
+        exit_when_idle=args.exit_when_idle,
+        deduplicate=args.deduplicate,
+        connection=connection,
+        kafka=options,
+    )
+    providers = setup_from_environment()
+    try:
+        stats = consume_kafka(config, client, stop=stop)
+    except Exception as err:  # noqa: BLE001 - a fatal Kafka error: one line
+        return _fail(f"{type(err).__name__}: {err}")
+    finally:
+        shutdown(providers)
+    print(f"materialized {stats.events} events in {stats.batches} batches into {args.database};"
+          f" {stats.dead_letters} dead-lettered")  # fmt: skip
     return 0
