@@ -6,7 +6,7 @@ it arrived (``message``), and every other table is a function of that message al
 (run ``pedigree migrate`` first, or let :func:`rebuild` do it), the derived tables are rebuilt
 by re-decoding the stored messages and inserting their rows again.
 
-Two modes:
+Three modes:
 
 * **in place** (``target=None``): the derived tables of ``database`` are TRUNCATEd, then filled
   again batch by batch.  Queries running meanwhile see empty, then partial tables; a rebuild
@@ -14,6 +14,9 @@ Two modes:
 * **into another database** (``target="new_db"``) -- the safe way: ``new_db`` is migrated, must
   be empty, receives a copy of the raw events (``INSERT … SELECT``) and then its derived tables;
   ``database`` is only read.  Point the readers at ``new_db`` when it is done.
+* **from Kafka** (:func:`rebuild_from_kafka`): the topic is re-read from its earliest offset
+  into a new or empty database by the consumer itself -- for when the warehouse is lost, or to
+  prove that it is a function of the log.
 
 The events are read in bounded batches of ``batch_size`` rows by keyset pagination on
 ``(run_id, event_id, topic, partition, offset)`` -- the table's sorting key first, so each page
@@ -27,18 +30,20 @@ skipped and listed in :attr:`RebuildReport.skipped` instead of stopping the rebu
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from consumers.errors import ConsumerError
+from consumers.kafka_consumer import ConsumerConfig, ConsumeStats, consume_kafka
 from consumers.materialize import EventMeta, rows_for_events
 from consumers.migrate import migrate
 from consumers.tables import COLUMNS, TABLES
 from emitters.codec import decode
 from emitters.errors import InvalidEvent
 
-__all__ = ["DERIVED_TABLES", "RebuildError", "RebuildReport", "rebuild"]
+__all__ = ["DERIVED_TABLES", "RebuildError", "RebuildReport", "rebuild", "rebuild_from_kafka"]
 
 DERIVED_TABLES: tuple[str, ...] = tuple(t for t in TABLES if t != "events")
 """Every table that :func:`rebuild` recreates: all of them but the raw ``events``."""
@@ -71,6 +76,53 @@ def _identifier(name: str) -> str:
 
 def _count(client: Any, database: str, table: str) -> int:
     return int(client.command(f"SELECT count() FROM `{database}`.{table}"))  # noqa: S608 -- checked identifiers
+
+
+def _fresh(client: Any, database: str) -> None:
+    """Migrate ``database``, which must be new or empty."""
+    migrate(client, database)
+    filled = [t for t in TABLES if _count(client, database, t)]
+    if filled:
+        raise RebuildError(
+            f"target database {database} is not empty ({', '.join(filled)} hold rows); "
+            "rebuild into a new or empty database"
+        )
+
+
+def rebuild_from_kafka(client: Any, config: ConsumerConfig) -> ConsumeStats:
+    """Re-read ``config.topics`` from their earliest offsets into ``config.database``.
+
+    The database must be new or empty.  The topic is read by a throwaway consumer group
+    (``pedigree-rebuild-<random>``, deleted at the end) until every partition is caught up; the
+    messages it refuses go to ``<topic>.rebuild.dlq`` unless ``config.dead_letter_topic`` says
+    otherwise, so the dead-letter topic of the live consumers gets no second copies.  What the
+    topic's retention already deleted cannot come back: compare with the ``events`` table.
+    """
+    into = _identifier(config.database)
+    _fresh(client, into)
+    group = f"pedigree-rebuild-{uuid.uuid4().hex[:12]}"
+    settings = replace(
+        config,
+        database=into,
+        group=group,
+        auto_offset_reset="earliest",
+        exit_when_idle=True,
+        dead_letter_topic=config.dead_letter_topic or f"{config.topics[0]}.rebuild.dlq",
+    )
+    stats = consume_kafka(settings, client)
+    _delete_group(config, group)
+    return stats
+
+
+def _delete_group(config: ConsumerConfig, group: str) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient(config.client_settings())
+    try:
+        for future in admin.delete_consumer_groups([group], request_timeout=30).values():
+            future.result(timeout=30)
+    except Exception:  # noqa: BLE001, S110 - an empty group's offsets expire by themselves
+        pass
 
 
 def _batches(client: Any, database: str, batch_size: int) -> Any:
@@ -124,13 +176,7 @@ def rebuild(
         into = _identifier(target)
         if into == source:
             raise RebuildError(f"cannot rebuild {source} into itself; omit the target instead")
-        migrate(client, into)
-        filled = [t for t in TABLES if _count(client, into, t)]
-        if filled:
-            raise RebuildError(
-                f"target database {into} is not empty ({', '.join(filled)} hold rows); "
-                "rebuild into a new or empty database"
-            )
+        _fresh(client, into)
         columns = ", ".join(f"`{c}`" for c in COLUMNS["events"])
         client.command(
             f"INSERT INTO `{into}`.events ({columns}) SELECT {columns} FROM `{source}`.events",  # noqa: S608 -- checked identifiers

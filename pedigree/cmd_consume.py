@@ -126,6 +126,12 @@ def run(args: argparse.Namespace) -> int:
         return _fail("--batch-size must be at least 1", 2)
     if args.batch_bytes < 1 or not args.batch_seconds > 0:
         return _fail("--batch-bytes and --batch-seconds must be positive", 2)
+    for option in args.kafka_options:
+        if "=" not in option or not option.partition("=")[0].strip():
+            return _fail(f"-X wants KEY=VALUE, got {option!r}", 2)
+    args.kafka_options = [
+        (k.strip(), v.strip()) for k, _, v in (o.partition("=") for o in args.kafka_options)
+    ]
     try:
         import clickhouse_connect
 
@@ -174,12 +180,7 @@ def _consume_kafka(args: argparse.Namespace, client: Any, stop: threading.Event)
         return _fail(str(err), 2)
     connection = emitter.kafka_settings()
     connection.pop("bootstrap.servers", None)
-    options: dict[str, str] = {}
-    for option in args.kafka_options:
-        key, sep, value = option.partition("=")
-        if not sep or not key.strip():
-            return _fail(f"-X wants KEY=VALUE, got {option!r}", 2)
-        options[key.strip()] = value.strip()
+    options = dict(args.kafka_options)
     if args.instance_id:
         options["group.instance.id"] = args.instance_id
     config = ConsumerConfig(

@@ -393,3 +393,39 @@ def _wait(condition: Any, what: str, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.1)
+
+
+def test_rebuild_from_kafka_gives_a_warehouse_that_answers_identically(
+    kafka_bootstrap: str, new_topic: TopicFactory, warehouse: Any
+) -> None:
+    from consumers.rebuild import DERIVED_TABLES, RebuildError, rebuild_from_kafka
+
+    topic = new_topic(partitions=3)
+    events = variants(5)
+    messages: list[Message] = [(str(i).encode(), encode(e), []) for i, e in enumerate(events)]
+    messages.insert(7, (None, b"\x00 not an event", []))
+    produce(kafka_bootstrap, topic, messages)
+    live = consume(warehouse, config(kafka_bootstrap, topic, warehouse.database))
+    assert (live.events, live.dead_letters) == (len(events), 1)
+
+    replayed = f"{warehouse.database}_replayed"
+    try:
+        cfg = config(kafka_bootstrap, topic, replayed, limits=BatchLimits(max_events=7))
+        stats = rebuild_from_kafka(warehouse, cfg)
+        assert (stats.events, stats.dead_letters) == (len(events), 1)
+        for table in DERIVED_TABLES:
+            query = "SELECT * FROM {}.%s ORDER BY ALL" % table  # noqa: UP031
+            assert (
+                warehouse.query(query.format(replayed)).result_rows
+                == warehouse.query(query.format(warehouse.database)).result_rows
+            ), table
+        raw = "SELECT * EXCEPT received_time FROM {}.events ORDER BY ALL"
+        assert (
+            warehouse.query(raw.format(replayed)).result_rows
+            == warehouse.query(raw.format(warehouse.database)).result_rows
+        )
+        assert len(read_topic(kafka_bootstrap, f"{topic}.rebuild.dlq", 1)) == 1
+        with pytest.raises(RebuildError, match="not empty"):
+            rebuild_from_kafka(warehouse, cfg)
+    finally:
+        warehouse.command(f"DROP DATABASE IF EXISTS {replayed} SYNC")
