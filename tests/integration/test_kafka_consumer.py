@@ -108,7 +108,17 @@ def assert_no_duplicates(client: Any) -> None:
 
 @pytest.fixture
 def warehouse(clickhouse: Any) -> Any:
+    """The fixture's database, migrated, with background merges off: a ReplacingMergeTree merge
+    would collapse duplicate rows and hide them from :func:`assert_no_duplicates`."""
     migrate(clickhouse, clickhouse.database)
+    for (table,) in clickhouse.query(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() "
+        "AND engine LIKE '%MergeTree'"
+    ).result_rows:
+        clickhouse.command(
+            f"ALTER TABLE {table} MODIFY SETTING max_bytes_to_merge_at_max_space_in_pool = 1, "
+            "max_bytes_to_merge_at_min_space_in_pool = 1"
+        )
     return clickhouse
 
 

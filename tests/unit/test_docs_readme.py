@@ -17,6 +17,7 @@ def test_every_emitter_variable_is_in_the_configuration_table() -> None:
         "PEDIGREE_FINGERPRINT_CACHE": "emitters/datasets.py",
         "PEDIGREE_CLICKHOUSE_URL": "pedigree/cmd_migrate.py",
         "PEDIGREE_CLICKHOUSE_DATABASE": "pedigree/cmd_migrate.py",
+        "PEDIGREE_CONSUMER_INSTANCE_ID": "pedigree/cmd_consume.py",
     }
     assert documented - set(ENV_VARS.values()) == set(others)
     root = Path(__file__).resolve().parents[2]
