@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from consumers.tables import COLUMNS
@@ -74,6 +76,9 @@ _TYPED = {
     "outputFacets": {"outputStatistics"},
 }
 
+_RFC3339_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
 _TIME = re.compile(r"^(?P<head>[^.]+?)(?:\.(?P<frac>\d+))?(?P<tz>Z|z|[+-]\d\d:?\d\d)?$")
 
 
@@ -88,9 +93,35 @@ class EventMeta:
     received_time: datetime
 
 
+# json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False) builds such an
+# encoder on every call.  The unchecked one skips the circular-reference bookkeeping (a tenth of
+# the time): on a cycle it recurses until RecursionError, and the checked one then gives the
+# error json.dumps gives (as it does for nesting too deep to encode at all).
+_CHECKED = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_UNCHECKED = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
+)
+_json_string: Callable[[str], str] = json.encoder.encode_basestring  # what both use for str
+
+
 def canonical_json(value: Any) -> str:
     """JSON text with sorted keys and no spaces: equal JSON values give equal text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # Exactly what json.dumps(value, sort_keys=True, ...) returns; a lone string, integer or
+    # finite float directly as the encoder writes it.
+    kind = type(value)
+    if kind is str:
+        return _json_string(value)
+    if kind is bool or value is None:
+        return "true" if value is True else "false" if value is False else "null"
+    if kind is int:
+        return int.__repr__(value)
+    if kind is float and math.isfinite(value):
+        return float.__repr__(value)
+    try:
+        return _UNCHECKED.encode(value)
+    except RecursionError:
+        pass
+    return _CHECKED.encode(value)
 
 
 def event_id(event: Mapping[str, Any]) -> str:
@@ -107,6 +138,13 @@ def parse_time(text: Any, field: str = "eventTime") -> datetime:
     Fractions beyond microseconds are truncated.  :class:`InvalidEvent` names the field when the
     text is not a timestamp.
     """
+    if isinstance(text, str) and _RFC3339_TIME.fullmatch(text):
+        # Date, time, a fraction of at most 6 digits and a zone: what fromisoformat reads as
+        # the general path below spells it (fraction padded to 6 digits), so it can read it as is.
+        try:
+            return datetime.fromisoformat(text).astimezone(UTC)
+        except ValueError:  # e.g. February 30: the general path names the error
+            pass
     match = _TIME.match(text) if isinstance(text, str) else None
     if match is None:
         raise InvalidEvent(f"not an ISO 8601 timestamp: {text!r}", field)
@@ -135,8 +173,21 @@ def rows_for_events(events: Iterable[tuple[EventMeta, Mapping[str, Any]]]) -> di
 # field rides as JSON of another type, so every read checks the type.
 
 
+_NOTHING: Mapping[str, Any] = MappingProxyType({})
+
+
 def _dict(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+    # Decoded events hold plain dicts and None: both are told apart before the (slow) abstract
+    # Mapping check.  An absent mapping is an empty one, shared: rows never hold it.
+    if type(value) is dict:
+        return value
+    if value is None:
+        return _NOTHING
+    return value if isinstance(value, Mapping) else _NOTHING
+
+
+def _is_mapping(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _str(value: Any) -> str:
@@ -162,15 +213,41 @@ def _list(value: Any) -> list[Any]:
 
 
 def _owners(facet: Any) -> list[tuple[str, str]]:
+    if facet is None:
+        return []
     return [
         (_str(o.get("name")), _str(o.get("type")))
         for o in _list(_dict(facet).get("owners"))
-        if isinstance(o, Mapping)
+        if _is_mapping(o)
     ]
+
+
+def _schema_fields(facet: Any) -> list[tuple[str, str, str, str]]:
+    if facet is None:
+        return []
+    return [
+        (
+            _str(f.get("name")),
+            _str(f.get("type")),
+            _str(f.get("description")),
+            canonical_json(f["fields"]) if "fields" in f else "",
+        )
+        for f in _list(_dict(facet).get("fields"))
+        if _is_mapping(f)
+    ]
+
+
+_NO_RESOURCES = (None, None, None, "", None)
+_EDGE_TABLES = {
+    "input": ("run_inputs", "run_inputs_by_dataset"),
+    "output": ("run_outputs", "run_outputs_by_dataset"),
+}
 
 
 def _resources(spec: Any) -> tuple[Any, ...]:
     spec = _dict(spec)
+    if not spec:
+        return _NO_RESOURCES
     return (
         _float(spec.get("cpuCount")),
         _int(spec.get("memoryBytes")),
@@ -228,7 +305,7 @@ class _Event:
             self._dataset(dataset, "dataset", "dataset", {})
         for key, role in (("inputs", "input"), ("outputs", "output")):
             for item in _list(self.event.get(key)):
-                if isinstance(item, Mapping):
+                if _is_mapping(item):
                     self._dataset(item, role, key, _dict(item.get(f"{role}Facets")))
 
     def _facets(self, container: str, kind: str, facets: Mapping[str, Any], ds: Row) -> None:
@@ -347,11 +424,20 @@ class _Event:
         version = _str(_dict(facets.get("version")).get("datasetVersion"))
         storage = _dict(facets.get("storage"))
         run_id = self.run_id
-        if self.run and role in ("input", "output"):
-            edge: Row = (run_id, ns, name, version, self.id, self.time, self.type)
-            edge += (self.job_ns, self.job_name)
-            self.rows[f"run_{role}s"].append(edge)
-            self.rows[f"run_{role}s_by_dataset"].append(edge)
+        if self.run and role in _EDGE_TABLES:
+            edge = (
+                run_id,
+                ns,
+                name,
+                version,
+                self.id,
+                self.time,
+                self.type,
+                self.job_ns,
+                self.job_name,
+            )
+            for table in _EDGE_TABLES[role]:
+                self.rows[table].append(edge)
         self.rows["datasets"].append(
             (
                 ns,
@@ -366,16 +452,7 @@ class _Event:
         )
         stats = _dict(io_facets.get("outputStatistics"))
         labels = _dict(facets.get("pedigree_annotations"))
-        fields = [
-            (
-                _str(f.get("name")),
-                _str(f.get("type")),
-                _str(f.get("description")),
-                canonical_json(f["fields"]) if "fields" in f else "",
-            )
-            for f in _list(_dict(facets.get("schema")).get("fields"))
-            if isinstance(f, Mapping)
-        ]
+        fields = _schema_fields(facets.get("schema"))
         self.rows["dataset_versions"].append(
             (
                 ns,

@@ -9,8 +9,11 @@ On the wire an event is either
 
 :func:`decode` tells the two apart by the first bytes (no JSON text starts with ``0xC3``),
 resolves an older writer schema to the current reader schema, and returns the event as
-OpenLineage JSON (a ``dict``).  Everything it refuses raises :class:`InvalidEvent` naming the
-field or the reason — never another exception type.  Hostile input cannot exhaust memory: the
+OpenLineage JSON (a ``dict``).  A message of the current schema is first read by the reader
+generated from it (``compile_reader``), which returns exactly what fastavro and the mapping
+return, about three times as fast; anything it does not handle goes the fastavro way.
+Everything :func:`decode` refuses raises :class:`InvalidEvent` naming the field or the
+reason — never another exception type.  Hostile input cannot exhaust memory: the
 message size is checked first, and every Avro array item and map entry of the schema takes at
 least one byte, so a declared count larger than the remaining bytes fails as truncated after at
 most that many bytes (tested in ``tests/unit/test_codec_hostile.py``).
@@ -26,7 +29,7 @@ from typing import Any, Literal
 
 import fastavro
 
-from emitters._avro_mapping import DoesNotFit, dump_json
+from emitters._avro_mapping import DoesNotFit, Reader, Unsupported, compile_reader, dump_json
 from emitters.errors import InvalidEvent
 from emitters.schemas import SchemaVersion, current_schema, known_schemas
 from emitters.validation import validate_event
@@ -54,8 +57,22 @@ _JSON_START = frozenset(b"{[ \t\r\n")
 
 
 @cache
-def _by_fingerprint() -> dict[bytes, SchemaVersion]:
-    return {s.fingerprint: s for s in known_schemas().values()}
+def _by_fingerprint() -> dict[bytes, tuple[SchemaVersion, Reader | None]]:
+    """Each known writer schema by fingerprint, with the generated reader (see
+    ``compile_reader``) of the current one: older writers are resolved by fastavro."""
+    current = current_schema()
+    return {
+        s.fingerprint: (s, _fast_reader(s) if s is current else None)
+        for s in known_schemas().values()
+    }
+
+
+def _fast_reader(schema: SchemaVersion) -> Reader | None:
+    """The generated reader of a schema, if it has one."""
+    try:
+        return compile_reader(schema.raw)[0]
+    except Unsupported:
+        return None
 
 
 def detect_format(message: bytes) -> WireFormat:
@@ -132,10 +149,19 @@ def _decode_avro(message: bytes) -> dict[str, Any]:
     if len(message) < _HEADER_LEN:
         raise InvalidEvent(f"truncated single-object header: {len(message)} bytes")
     fingerprint = message[len(MAGIC) : _HEADER_LEN]
-    writer = _by_fingerprint().get(fingerprint)
-    if writer is None:
+    found = _by_fingerprint().get(fingerprint)
+    if found is None:
         known = ", ".join(f"v{s.version}={s.fingerprint.hex()}" for s in known_schemas().values())
         raise InvalidEvent(f"unknown schema fingerprint {fingerprint.hex()} (known: {known})")
+    writer, read = found
+    if read is not None:
+        try:
+            event, end = read(message, _HEADER_LEN)
+        except Exception:  # noqa: BLE001, S110 - not plain or not valid: the path below decides
+            pass
+        else:
+            if end == len(message):
+                return event
     reader = current_schema()
     body = io.BytesIO(message)
     body.seek(_HEADER_LEN)
@@ -167,7 +193,11 @@ def decode(
     """
     if len(message) > max_bytes:
         raise InvalidEvent(f"message is {len(message)} bytes, over the {max_bytes}-byte limit")
-    event = _decode_avro(message) if detect_format(message) == "avro" else parse_json(message)
+    if message[:2] == MAGIC:
+        event = _decode_avro(message)
+    else:
+        detect_format(message)  # JSON, or InvalidEvent saying what it is not
+        event = parse_json(message)
     if validate:
         validate_event(event)
     return event
