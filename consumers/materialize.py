@@ -438,6 +438,9 @@ class _Event:
             )
             for table in _EDGE_TABLES[role]:
                 self.rows[table].append(edge)
+            self.rows["job_io"].append(
+                (self.job_ns, self.job_name, role, ns, name, version, run_id, self.id, self.time)
+            )
         self.rows["datasets"].append(
             (
                 ns,

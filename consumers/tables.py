@@ -185,6 +185,17 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "event_time",
         "facet_json",
     ),
+    "job_io": (
+        "job_namespace",
+        "job_name",
+        "role",
+        "dataset_namespace",
+        "dataset_name",
+        "dataset_version",
+        "run_id",
+        "event_id",
+        "event_time",
+    ),
 }
 
 TABLES: tuple[str, ...] = tuple(COLUMNS)

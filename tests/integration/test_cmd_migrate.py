@@ -17,7 +17,10 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_migrating_twice_applies_once_on_the_embedded_engine(tmp_path: Path) -> None:
     first = _run(["--database", "lineage"], tmp_path)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.strip() == "applied 0001_initial to lineage"
+    assert first.stdout.splitlines() == [
+        "applied 0001_initial to lineage",
+        "applied 0002_job_io to lineage",
+    ]
     assert (tmp_path / "pedigree-data" / "clickhouse").is_dir()
     second = _run(["--database", "lineage"], tmp_path)
     assert second.returncode == 0, second.stderr
