@@ -1,1 +1,5 @@
-"""Pedigree api."""
+"""Pedigree's HTTP API (FastAPI): OpenLineage ingest, lineage graphs, provenance, rerun specs."""
+
+from pedigree import __version__
+
+__all__ = ["__version__"]
