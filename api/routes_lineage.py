@@ -1,0 +1,351 @@
+"""Lineage out: the Marquez-shaped graph, model provenance, downstream impact, one run.
+
+Run-level graph (start ``run:<id>`` or ``dataset:<ns>:<name>#<version>``): runs and the exact
+dataset versions they read and wrote.  Job-level graph (start ``job:<ns>:<name>`` or
+``dataset:<ns>:<name>``): jobs and datasets over all their runs, as Marquez draws it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from api.auth import Principal
+from api.context import ApiContext, Caller, Context, bounded, not_found
+from api.graph import Direction, Edge, Traversal, traverse
+from api.nodes import NodeRef, parse_node_id
+from api.views import dataset_version_view, node_type, run_view
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["lineage"])
+
+
+class EdgeModel(BaseModel):
+    origin: str
+    destination: str
+
+
+class GraphNode(BaseModel):
+    id: str
+    type: Literal["JOB", "DATASET", "RUN"]
+    data: dict[str, Any]
+    inEdges: list[EdgeModel]
+    outEdges: list[EdgeModel]
+
+
+class Boundary(BaseModel):
+    hiddenEdges: int = Field(
+        description="edges that lead to nodes outside your token's namespaces; the traversal "
+        "stopped there and shows nothing of those nodes"
+    )
+
+
+class LineageGraph(BaseModel):
+    graph: list[GraphNode]
+    truncated: bool = Field(description="maxNodes was reached: some reachable nodes are left out")
+    depth: int
+    maxNodes: int
+    tenantBoundary: Boundary
+
+
+class ProvenanceNode(BaseModel):
+    id: str
+    kind: Literal["run", "dataset_version"]
+    depth: int
+    path: list[str] = Field(description="node ids from the start node to this one")
+    run: dict[str, Any] | None = None
+    dataset: dict[str, Any] | None = None
+    models: list[dict[str, str]] | None = None
+
+
+class Provenance(BaseModel):
+    start: str
+    direction: Literal["upstream", "downstream"]
+    model: dict[str, Any] | None = None
+    nodes: list[ProvenanceNode]
+    edges: list[EdgeModel]
+    truncated: bool
+    depth: int
+    maxNodes: int
+    tenantBoundary: Boundary
+
+
+def _readable(caller: Principal) -> Any:
+    return lambda node: caller.can_read(node.namespace)
+
+
+def _limits(ctx: ApiContext, depth: int | None, max_nodes: int | None) -> tuple[int, int]:
+    limits = ctx.limits
+    return (
+        bounded("depth", depth, limits.default_depth, limits.max_depth),
+        bounded("maxNodes", max_nodes, limits.default_nodes, limits.max_nodes, minimum=1),
+    )
+
+
+def _parse(node_id: str) -> NodeRef:
+    try:
+        return parse_node_id(node_id)
+    except ValueError as err:
+        raise HTTPException(400, f"nodeId: {err}") from None
+
+
+def _resolve(ctx: ApiContext, caller: Principal, node: NodeRef) -> NodeRef:
+    """The start node with its namespace (a run's is its job's), or 404."""
+    if node.kind == "run":
+        namespace = ctx.warehouse.run_namespace(node.name)
+        if namespace is None:
+            raise not_found(node)
+        node = NodeRef.run(node.name, namespace)
+    if not caller.can_read(node.namespace):
+        raise not_found(node)
+    return node
+
+
+def _walk(
+    ctx: ApiContext,
+    *,
+    caller: Principal,
+    start: NodeRef,
+    direction: Direction,
+    depth: int,
+    max_nodes: int,
+) -> Traversal:
+    wh = ctx.warehouse
+    if start.versioned:
+
+        def up(frontier: Sequence[NodeRef], limit: int) -> list[Edge]:
+            runs = [n for n in frontier if n.kind == "run"]
+            versions = [n for n in frontier if n.kind == "dataset"]
+            return wh.inputs_of(runs, limit) + wh.producers_of(versions, limit)
+
+        def down(frontier: Sequence[NodeRef], limit: int) -> list[Edge]:
+            runs = [n for n in frontier if n.kind == "run"]
+            versions = [n for n in frontier if n.kind == "dataset"]
+            return wh.outputs_of(runs, limit) + wh.consumers_of(versions, limit)
+
+        return traverse(
+            start,
+            upstream=up,
+            downstream=down,
+            direction=direction,
+            depth=depth,
+            max_nodes=max_nodes,
+            readable=_readable(caller),
+        )
+
+    def jobs_and_datasets(frontier: Sequence[NodeRef], limit: int) -> list[Edge]:
+        jobs = [n for n in frontier if n.kind == "job"]
+        datasets = [n for n in frontier if n.kind == "dataset"]
+        return wh.job_io(jobs, limit) + wh.dataset_jobs(datasets, limit)
+
+    return traverse(
+        start,
+        upstream=jobs_and_datasets,
+        downstream=jobs_and_datasets,
+        direction=direction,
+        depth=depth,
+        max_nodes=max_nodes,
+        readable=_readable(caller),
+    )
+
+
+def _details(ctx: ApiContext, walk: Traversal) -> dict[str, dict[str, Any]]:
+    """Per node id: the run's state or the dataset version's details (one query per kind)."""
+    nodes = list(walk.nodes.values())
+    runs = ctx.warehouse.runs(n.name for n in nodes if n.kind == "run")
+    versions = [n for n in nodes if n.kind == "dataset" and n.version is not None]
+    facts = ctx.warehouse.dataset_versions(versions)
+    out: dict[str, dict[str, Any]] = {}
+    for node in nodes:
+        if node.kind == "run":
+            state = runs.get(node.name)
+            out[node.id] = run_view(state) if state else {"runId": node.name}
+        elif node.kind == "dataset" and node.version is not None:
+            key = (node.namespace, node.name, node.version)
+            out[node.id] = dataset_version_view(node, facts.get(key))
+        else:
+            out[node.id] = {"namespace": node.namespace, "name": node.name}
+    return out
+
+
+def _graph(ctx: ApiContext, walk: Traversal, depth: int, max_nodes: int) -> LineageGraph:
+    details = _details(ctx, walk)
+    incoming: dict[str, list[EdgeModel]] = {}
+    outgoing: dict[str, list[EdgeModel]] = {}
+    for origin, destination in sorted(walk.edges):
+        edge = EdgeModel(origin=origin, destination=destination)
+        outgoing.setdefault(origin, []).append(edge)
+        incoming.setdefault(destination, []).append(edge)
+    graph = [
+        GraphNode(
+            id=node_id,
+            type=node_type(node),  # type: ignore[arg-type]
+            data={"type": node_type(node), **details[node_id]},
+            inEdges=incoming.get(node_id, []),
+            outEdges=outgoing.get(node_id, []),
+        )
+        for node_id, node in walk.nodes.items()
+    ]
+    return LineageGraph(
+        graph=graph,
+        truncated=walk.truncated,
+        depth=depth,
+        maxNodes=max_nodes,
+        tenantBoundary=Boundary(hiddenEdges=walk.hidden_edges),
+    )
+
+
+@router.get(
+    "/api/v1/lineage",
+    response_model=LineageGraph,
+    summary="The lineage graph around a node, in Marquez's response shape",
+    responses={400: {"description": "bad nodeId"}, 404: {"description": "unknown node"}},
+)
+async def lineage(
+    *,
+    ctx: Context,
+    caller: Caller,
+    nodeId: str = Query(
+        description="dataset:NS:NAME[#VERSION], job:NS:NAME or run:RUN_ID", max_length=4096
+    ),
+    depth: int | None = Query(None, description="edges from the start node (default 5)"),
+    maxNodes: int | None = Query(None, description="nodes at most (default 500)"),
+) -> LineageGraph:
+    depth_, nodes_ = _limits(ctx, depth, maxNodes)
+
+    def answer() -> LineageGraph:
+        start = _resolve(ctx, caller, _parse(nodeId))
+        walk = _walk(
+            ctx, caller=caller, start=start, direction="both", depth=depth_, max_nodes=nodes_
+        )
+        return _graph(ctx, walk, depth_, nodes_)
+
+    return await asyncio.to_thread(answer)
+
+
+def _provenance(
+    ctx: ApiContext,
+    *,
+    walk: Traversal,
+    direction: Literal["upstream", "downstream"],
+    depth: int,
+    max_nodes: int,
+    model: dict[str, Any] | None,
+) -> Provenance:
+    details = _details(ctx, walk)
+    versions = [n for n in walk.nodes.values() if n.kind == "dataset"]
+    models = ctx.warehouse.models_of_versions(versions)
+    nodes = []
+    for node_id, node in walk.nodes.items():
+        item = ProvenanceNode(
+            id=node_id,
+            kind="run" if node.kind == "run" else "dataset_version",
+            depth=walk.depth_of[node_id],
+            path=walk.path(node_id),
+        )
+        if node.kind == "run":
+            item.run = details[node_id]
+        else:
+            item.dataset = details[node_id]
+            item.models = models.get((node.namespace, node.name, node.version or ""))
+        nodes.append(item)
+    return Provenance(
+        start=walk.start.id,
+        direction=direction,
+        model=model,
+        nodes=nodes,
+        edges=[EdgeModel(origin=o, destination=d) for o, d in sorted(walk.edges)],
+        truncated=walk.truncated,
+        depth=depth,
+        maxNodes=max_nodes,
+        tenantBoundary=Boundary(hiddenEdges=walk.hidden_edges),
+    )
+
+
+@router.get(
+    "/api/v1/provenance",
+    response_model=Provenance,
+    summary="Where did this come from? The upstream graph of a model version, dataset "
+    "version or run, with every run's code, parameters, resources and owners",
+    responses={400: {"description": "bad arguments"}, 404: {"description": "unknown"}},
+)
+async def provenance(
+    *,
+    ctx: Context,
+    caller: Caller,
+    model: str | None = Query(None, description="model name (with version)", max_length=1024),
+    version: str | None = Query(None, description="model version", max_length=1024),
+    nodeId: str | None = Query(
+        None, description="or: dataset:NS:NAME#VERSION or run:RUN_ID", max_length=4096
+    ),
+    depth: int | None = Query(None, description="edges from the start node (default 5)"),
+    maxNodes: int | None = Query(None, description="nodes at most (default 500)"),
+) -> Provenance:
+    depth_, nodes_ = _limits(ctx, depth, maxNodes)
+    if (model is None) == (nodeId is None) or (model is not None and version is None):
+        raise HTTPException(400, "give either model and version, or nodeId")
+
+    def answer() -> Provenance:
+        found: dict[str, Any] | None = None
+        if model is not None and version is not None:
+            found = ctx.warehouse.model_version(model, version)
+            if found is None or not caller.can_read(found["dataset"].namespace):
+                raise not_found(f"model {model!r} version {version!r}")
+            start: NodeRef = found["dataset"]
+            found = {**found, "dataset": start.id}
+        else:
+            assert nodeId is not None
+            start = _parse(nodeId)
+            if not start.versioned:
+                raise HTTPException(
+                    400,
+                    "provenance starts at a dataset version (dataset:NS:NAME#VERSION) or "
+                    "a run (run:ID); for a job or a whole dataset use /api/v1/lineage",
+                )
+            start = _resolve(ctx, caller, start)
+        walk = _walk(
+            ctx, caller=caller, start=start, direction="upstream", depth=depth_, max_nodes=nodes_
+        )
+        return _provenance(
+            ctx, walk=walk, direction="upstream", depth=depth_, max_nodes=nodes_, model=found
+        )
+
+    return await asyncio.to_thread(answer)
+
+
+@router.get(
+    "/api/v1/impact",
+    response_model=Provenance,
+    summary="What did this feed? Every run, dataset version and model version downstream",
+    responses={400: {"description": "bad nodeId"}, 404: {"description": "unknown"}},
+)
+async def impact(
+    *,
+    ctx: Context,
+    caller: Caller,
+    nodeId: str = Query(description="dataset:NS:NAME#VERSION or run:RUN_ID", max_length=4096),
+    depth: int | None = Query(None, description="edges from the start node (default 5)"),
+    maxNodes: int | None = Query(None, description="nodes at most (default 500)"),
+) -> Provenance:
+    depth_, nodes_ = _limits(ctx, depth, maxNodes)
+
+    def answer() -> Provenance:
+        start = _parse(nodeId)
+        if not start.versioned:
+            raise HTTPException(
+                400, "impact starts at a dataset version (dataset:NS:NAME#VERSION) or a run"
+            )
+        start = _resolve(ctx, caller, start)
+        walk = _walk(
+            ctx, caller=caller, start=start, direction="downstream", depth=depth_, max_nodes=nodes_
+        )
+        return _provenance(
+            ctx, walk=walk, direction="downstream", depth=depth_, max_nodes=nodes_, model=None
+        )
+
+    return await asyncio.to_thread(answer)

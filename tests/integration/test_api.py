@@ -1,0 +1,211 @@
+"""The API on the real embedded ClickHouse engine, in embedded mode (ingest -> spool -> the
+spool consumer in the same process -> chdb): what goes in over HTTP comes out of the lineage,
+provenance, impact and run endpoints with the exact values it carried."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from api.auth import hash_token
+from api.serve import ServeOptions, Service, running
+from tests.pipeline import Pipeline, pipeline_events
+
+VISION, NLP, ADMIN = "vision-token", "nlp-token", "admin-token"
+
+
+def write_tokens(path: Path) -> Path:
+    entries = [
+        {"name": "vision", "sha256": hash_token(VISION), "read": ["s3://shared"],
+         "write": ["vision", "s3://vision-*"]},
+        {"name": "nlp", "sha256": hash_token(NLP), "read": [], "write": ["nlp", "s3://nlp-*"]},
+        {"name": "admin", "sha256": hash_token(ADMIN), "read": ["*"], "write": []},
+    ]  # fmt: skip
+    path.write_text(json.dumps({"tokens": entries}))
+    return path
+
+
+class Api:
+    def __init__(self, base: str, service: Service) -> None:
+        self.base = base
+        self.service = service
+        self.http = requests.Session()
+
+    def get(self, path: str, token: str | None = VISION, **params: Any) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.http.get(self.base + path, params=params, headers=headers, timeout=30)
+
+    def post(self, path: str, body: Any, token: str | None = VISION) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+        return self.http.post(self.base + path, data=data, headers=headers, timeout=30)
+
+    def ingest(self, pipeline: Pipeline, token: str) -> None:
+        for event in pipeline.events:
+            response = self.post("/api/v1/lineage", event, token)
+            assert response.status_code == 201, response.text
+
+    def wait_for_run(self, run_id: str, status: str, token: str = ADMIN) -> dict[str, Any]:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            response = self.get(f"/api/v1/runs/{run_id}", token)
+            if response.status_code == 200 and response.json()["run"]["status"] == status:
+                return response.json()  # type: ignore[no-any-return]
+            time.sleep(0.2)
+        raise AssertionError(f"run {run_id} never reached {status}: {response.text}")
+
+
+@pytest.fixture
+def api(tmp_path: Path, clickhouse: Any, clickhouse_dsn: str) -> Iterator[Api]:
+    options = ServeOptions(
+        clickhouse_dsn=clickhouse_dsn,
+        database=clickhouse.database,
+        spool_dir=str(tmp_path / "spool"),
+        tokens_file=str(write_tokens(tmp_path / "tokens.json")),
+        poll_seconds=0.1,
+    )
+    with running(options) as (service, base):
+        yield Api(base, service)
+
+
+@pytest.fixture
+def vision(api: Api) -> Pipeline:
+    pipeline = pipeline_events("vision", seed=1, lr=0.01)
+    api.ingest(pipeline, VISION)
+    api.wait_for_run(pipeline.deploy, "COMPLETE")
+    return pipeline
+
+
+def test_model_provenance_carries_the_exact_values_posted(api: Api, vision: Pipeline) -> None:
+    response = api.get("/api/v1/provenance", model="vision-detector", version="1", depth=10)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    model_node = vision.node("models/detector", "sha256:model-1")
+    assert body["start"] == model_node
+    assert body["model"]["metrics"] == {"accuracy": 0.901}
+    assert body["model"]["producingRun"] == vision.train
+    nodes = {n["id"]: n for n in body["nodes"]}
+    train = nodes[f"run:{vision.train}"]["run"]
+    assert nodes[f"run:{vision.train}"]["path"] == [model_node, f"run:{vision.train}"]
+    assert train["status"] == "COMPLETE"
+    assert train["parameters"] == {"lr": "0.01", "epochs": "3", "model.depth": "4"}
+    assert train["code"]["gitCommit"] == f"{1:040x}"
+    assert train["code"]["imageDigest"] == "sha256:" + "01" * 32
+    assert train["resources"]["requested"]["gpuModel"] == "NVIDIA A100"
+    assert train["resources"]["requested"]["gpuCount"] == 1
+    assert train["owners"] == {"submitter": "alice", "codeAuthor": "bob", "deployer": None,
+                               "team": "vision"}  # fmt: skip
+    # the exact versions the training run consumed, and what produced them
+    features = vision.node("features", "sha256:features-1")
+    assert nodes[features]["dataset"]["version"] == "sha256:features-1"
+    assert nodes[vision.node("labels/boxes", "v3")]["dataset"]["labelVersion"] == "v3"
+    assert nodes[f"run:{vision.prepare}"]["path"] == [
+        model_node,
+        f"run:{vision.train}",
+        features,
+        f"run:{vision.prepare}",
+    ]
+    assert vision.node("raw/images", "v1") in nodes
+    assert f"run:{vision.deploy}" not in nodes  # downstream, not provenance
+    assert {"origin": features, "destination": f"run:{vision.train}"} in body["edges"]
+    assert body["truncated"] is False
+
+
+def test_impact_of_a_dataset_version_reaches_the_model_and_its_deployment(
+    api: Api, vision: Pipeline
+) -> None:
+    response = api.get("/api/v1/impact", nodeId=vision.node("raw/images", "v1"), depth=10)
+    assert response.status_code == 200, response.text
+    nodes = {n["id"]: n for n in response.json()["nodes"]}
+    model = nodes[vision.node("models/detector", "sha256:model-1")]
+    assert model["models"] == [{"name": "vision-detector", "version": "1"}]
+    assert nodes[f"run:{vision.deploy}"]["run"]["owners"]["deployer"] == "carol"
+    assert nodes[f"run:{vision.deploy}"]["depth"] == 5
+
+
+def test_the_lineage_graph_has_marquez_shape_and_respects_depth(api: Api, vision: Pipeline) -> None:
+    body = api.get("/api/v1/lineage", nodeId="job:vision:train", depth=2).json()
+    graph = {n["id"]: n for n in body["graph"]}
+    assert set(graph) == {
+        "job:vision:train", "dataset:s3://vision-data:features",
+        "dataset:s3://vision-data:labels/boxes", "dataset:s3://vision-data:models/detector",
+        "job:vision:prepare", "job:vision:deploy/detector",
+    }  # fmt: skip
+    train = graph["job:vision:train"]
+    assert train["type"] == "JOB"
+    assert {"origin": "dataset:s3://vision-data:features", "destination": "job:vision:train"} in (
+        train["inEdges"]
+    )
+    assert train["outEdges"] == [
+        {"origin": "job:vision:train", "destination": "dataset:s3://vision-data:models/detector"}
+    ]
+    run_level = api.get("/api/v1/lineage", nodeId=f"run:{vision.train}", depth=1).json()
+    assert {n["type"] for n in run_level["graph"]} == {"RUN", "DATASET"}
+    assert len(run_level["graph"]) == 4  # the run, its two inputs and its output
+
+
+def test_truncation_is_said_never_silent(api: Api, vision: Pipeline) -> None:
+    body = api.get("/api/v1/lineage", nodeId=f"run:{vision.train}", depth=10, maxNodes=3).json()
+    assert len(body["graph"]) == 3
+    assert body["truncated"] is True
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"nodeId": "table:x"}, "must start with"),
+        ({"nodeId": "run:x", "depth": 51}, "depth=51 is out of range"),
+        ({"nodeId": "run:x", "maxNodes": 0}, "maxNodes=0 is out of range"),
+    ],
+)
+def test_bad_arguments_are_4xx_naming_the_problem(
+    api: Api, params: dict[str, Any], message: str
+) -> None:
+    response = api.get("/api/v1/lineage", **params)
+    assert 400 <= response.status_code < 500
+    assert message in response.json()["detail"]
+
+
+def test_ingest_refuses_bad_events_with_the_field_named(api: Api) -> None:
+    event = pipeline_events("vision").events[0]
+    bad = {**event, "run": {"runId": "not-a-uuid"}}
+    response = api.post("/api/v1/lineage", bad)
+    assert response.status_code == 422
+    assert "run.runId" in response.json()["detail"]
+    assert api.post("/api/v1/lineage", b"{not json").status_code == 400
+    assert api.post("/api/v1/lineage", event, token=None).status_code == 401
+    assert api.post("/api/v1/lineage", event, token="wrong").status_code == 401
+    refused = api.post("/api/v1/lineage", event, token=NLP)
+    assert refused.status_code == 403
+    assert "'vision'" in refused.json()["detail"]
+    huge = b" " * (5 * 1024 * 1024 + 1)
+    assert api.post("/api/v1/lineage", huge).status_code == 413
+
+
+def test_batch_ingest_reports_partial_success(api: Api) -> None:
+    pipeline = pipeline_events("vision", seed=5)
+    events: list[Any] = [*pipeline.events[:2], {"eventType": "START"}, 7]
+    response = api.post("/api/v1/lineage/batch", events)
+    assert response.status_code == 207
+    body = response.json()
+    assert body["accepted"] == 2
+    assert [r["status"] for r in body["results"]] == [201, 201, 422, 422]
+    assert body["results"][0]["eventId"]
+    api.wait_for_run(pipeline.prepare, "COMPLETE")
+    too_many = api.post("/api/v1/lineage/batch", [pipeline.events[0]] * 1001)
+    assert too_many.status_code == 413
+    assert "1000-event batch limit" in too_many.json()["detail"]
+
+
+def test_health_and_readiness(api: Api) -> None:
+    assert api.get("/healthz", token=None).json() == {"status": "ok"}
+    ready = api.get("/readyz", token=None)
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"warehouse": "ok", "bus": "ok"}
