@@ -18,7 +18,9 @@ from pedigree import (
     cmd_migrate,
     cmd_rebuild,
     cmd_run,
+    cmd_serve,
     cmd_spool,
+    cmd_token,
     cmd_watch_k8s,
 )
 
@@ -54,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_migrate.add_parser(commands)
     cmd_consume.add_parser(commands)
     cmd_rebuild.add_parser(commands)
+    cmd_serve.add_parser(commands)
+    cmd_token.add_parser(commands)
     cmd_demo.add_parser(commands)
     return parser
 
