@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from api.settings import ENVIRONMENT as API_LIMITS
 from emitters.config import ENV_VARS
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
@@ -18,6 +19,11 @@ def test_every_emitter_variable_is_in_the_configuration_table() -> None:
         "PEDIGREE_CLICKHOUSE_URL": "pedigree/cmd_migrate.py",
         "PEDIGREE_CLICKHOUSE_DATABASE": "pedigree/cmd_migrate.py",
         "PEDIGREE_CONSUMER_INSTANCE_ID": "pedigree/cmd_consume.py",
+        "PEDIGREE_API_HOST": "pedigree/cmd_serve.py",
+        "PEDIGREE_API_PORT": "pedigree/cmd_serve.py",
+        "PEDIGREE_API_TOKENS_FILE": "pedigree/cmd_serve.py",
+        "PEDIGREE_API_AUTH": "pedigree/cmd_serve.py",
+        **dict.fromkeys(API_LIMITS.values(), "api/settings.py"),
     }
     assert documented - set(ENV_VARS.values()) == set(others)
     root = Path(__file__).resolve().parents[2]
