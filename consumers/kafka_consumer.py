@@ -105,12 +105,20 @@ class _Partition:
         return bool(self.sealed or self.open.messages)
 
 
+PREPARE_CHUNK = 2000
+"""Messages decoded and mapped at a time within a batch (bounds the decoded events in memory)."""
+
+
 @dataclass
 class _Prepared:
     rows: dict[str, list[Row]]
     letters: list[DeadLetter]
     events: int
     traceparents: list[str]
+    row_count: int = 0
+
+    def __post_init__(self) -> None:
+        self.row_count = sum(len(rows) for rows in self.rows.values())
 
 
 class _CrashPoints:
@@ -317,6 +325,7 @@ class KafkaConsumerWorker:
                     continue
                 self._insert(table, rows, dedup_token(topic, partition, first, last, table))
                 batch.inserted.add(table)
+                prepared.rows[table] = []  # acknowledged: a retry skips it, so free it now
                 self._crash.reach("between-inserts")
             self._crash.reach("before-commit")
             self._commit(topic, partition, last + 1, "")
@@ -324,19 +333,49 @@ class KafkaConsumerWorker:
         self.stats.events += prepared.events
         self._telemetry.events(prepared.events, topic=topic, partition=partition)
         self._telemetry.batch(
-            len(batch.messages),
-            time.monotonic() - started,
-            table_rows=sum(len(rows) for rows in prepared.rows.values()),
+            len(batch.messages), time.monotonic() - started, table_rows=prepared.row_count
         )
         self._record_lag(topic, partition, last + 1)
 
     def _prepare(self, batch: Batch) -> _Prepared:
+        """Decode, validate and map the batch's messages, a chunk at a time: only one chunk's
+        decoded events are alive at once (they are several times the size of their rows)."""
         received = datetime.now(UTC)
-        pairs: list[tuple[EventMeta, dict[str, Any]]] = []
+        rows: dict[str, list[Row]] = {table: [] for table in COLUMNS}
         letters: list[DeadLetter] = []
         traceparents: list[str] = []
+        events = 0
+        messages = batch.messages
+        for start in range(0, len(messages), PREPARE_CHUNK):
+            pairs = self._decode(messages[start : start + PREPARE_CHUNK], received, letters)
+            for message in messages[start : start + PREPARE_CHUNK]:
+                for name, header in message.headers() or ():
+                    if name == "traceparent" and header:
+                        traceparents.append(bytes(header).decode("ascii", "replace"))
+            try:
+                chunk = rows_for_events(pairs)
+                events += len(pairs)
+            except InvalidEvent:  # one event the mapping refuses: find it, keep the others
+                chunk = {table: [] for table in COLUMNS}
+                for meta, event in pairs:
+                    try:
+                        one = rows_for_events([(meta, event)])
+                    except InvalidEvent as err:
+                        letters.append(self._letter(_message_at(batch, meta.offset), err))
+                        continue
+                    events += 1
+                    for table, table_rows in one.items():
+                        chunk[table].extend(table_rows)
+            for table, table_rows in chunk.items():
+                rows[table].extend(table_rows)
+        return _Prepared(rows, letters, events, traceparents)
+
+    def _decode(
+        self, messages: Sequence[Any], received: datetime, letters: list[DeadLetter]
+    ) -> list[tuple[EventMeta, dict[str, Any]]]:
+        pairs: list[tuple[EventMeta, dict[str, Any]]] = []
         max_bytes = self.config.max_message_bytes
-        for message in batch.messages:
+        for message in messages:
             value = message.value() or b""
             try:
                 event = decode(value, max_bytes=max_bytes)
@@ -351,25 +390,7 @@ class KafkaConsumerWorker:
                 received_time=received,
             )
             pairs.append((meta, event))
-            for name, header in message.headers() or ():
-                if name == "traceparent" and header:
-                    traceparents.append(bytes(header).decode("ascii", "replace"))
-        try:
-            rows = rows_for_events(pairs)
-        except InvalidEvent:  # one event the mapping refuses: find it, keep the others
-            rows = {table: [] for table in COLUMNS}
-            kept = 0
-            for meta, event in pairs:
-                try:
-                    one = rows_for_events([(meta, event)])
-                except InvalidEvent as err:
-                    letters.append(self._letter(_message_at(batch, meta.offset), err))
-                    continue
-                kept += 1
-                for table, table_rows in one.items():
-                    rows[table].extend(table_rows)
-            return _Prepared(rows, letters, kept, traceparents)
-        return _Prepared(rows, letters, len(pairs), traceparents)
+        return pairs
 
     def _letter(self, message: Any, err: InvalidEvent) -> DeadLetter:
         value = message.value() or b""
