@@ -19,6 +19,7 @@ from api import __version__
 from api.context import ApiContext, Context
 from api.routes_ingest import router as ingest_router
 from api.routes_lineage import router as lineage_router
+from api.routes_rerun import router as rerun_router
 from api.routes_runs import router as runs_router
 from api.store import WarehouseUnavailable
 
@@ -90,6 +91,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(ingest_router)
     app.include_router(lineage_router)
     app.include_router(runs_router)
+    app.include_router(rerun_router)
     _telemetry(app)
 
     @app.exception_handler(WarehouseUnavailable)
