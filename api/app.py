@@ -39,9 +39,13 @@ Every limit (body size, batch length, depth, node count, page size) answers a 4x
 """
 
 
-def _telemetry(app: FastAPI) -> None:
-    tracer = trace.get_tracer("pedigree.api")
-    meter = metrics.get_meter("pedigree.api")
+def _telemetry(
+    app: FastAPI,
+    meter_provider: metrics.MeterProvider | None,
+    tracer_provider: trace.TracerProvider | None,
+) -> None:
+    tracer = (tracer_provider or trace.get_tracer_provider()).get_tracer("pedigree.api")
+    meter = (meter_provider or metrics.get_meter_provider()).get_meter("pedigree.api")
     duration = meter.create_histogram(
         "pedigree.api.request.duration", unit="s", description="HTTP request duration"
     )
@@ -51,7 +55,7 @@ def _telemetry(app: FastAPI) -> None:
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         started = time.perf_counter()
-        route = request.scope.get("route")
+        template = "unmatched"
         with tracer.start_as_current_span(
             f"{request.method} {request.url.path}", kind=SpanKind.SERVER
         ) as span:
@@ -75,7 +79,14 @@ def _telemetry(app: FastAPI) -> None:
         return response
 
 
-def create_app(ctx: ApiContext) -> FastAPI:
+def create_app(
+    ctx: ApiContext,
+    *,
+    meter_provider: metrics.MeterProvider | None = None,
+    tracer_provider: trace.TracerProvider | None = None,
+) -> FastAPI:
+    """The application; telemetry goes to the given providers (default: the global ones,
+    which ``consumers.telemetry.setup_from_environment`` configures from ``OTEL_*``)."""
     app = FastAPI(
         title="Pedigree",
         version=__version__,
@@ -92,7 +103,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
     app.include_router(lineage_router)
     app.include_router(runs_router)
     app.include_router(rerun_router)
-    _telemetry(app)
+    _telemetry(app, meter_provider, tracer_provider)
 
     @app.exception_handler(WarehouseUnavailable)
     async def warehouse_down(_request: Request, err: WarehouseUnavailable) -> JSONResponse:

@@ -164,6 +164,9 @@ def run(args: argparse.Namespace) -> int:
         + ("; consumer in this process" if options.consume else ""),
         file=sys.stderr,
     )
+    from consumers.telemetry import setup_from_environment, shutdown
+
+    providers = setup_from_environment(service_name="pedigree-api")
     service.start_consumer()
     config = uvicorn.Config(
         service.app, host=args.host, port=args.port, log_level="warning", lifespan="off"
@@ -174,4 +177,5 @@ def run(args: argparse.Namespace) -> int:
         server.run()
     finally:
         service.close()
+        shutdown(providers)
     return 0
