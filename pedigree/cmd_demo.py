@@ -1,185 +1,130 @@
-"""``pedigree demo``: a small pipeline's lineage through the embedded path.
+"""``pedigree demo``: a real, small ML pipeline end to end, and where its model came from.
 
-For now (until the SDK and the warehouse land) the demo builds the OpenLineage events of a
-three-step pipeline — prepare a dataset, train a model on it, register the model — with
-Pedigree's ML facets, writes them to the local spool as Avro, reads the spool back and prints
-what it holds.
+It starts Pedigree on the embedded default (the API and the consumer in this process, the
+ClickHouse engine on local disk, the spool as the bus), runs an instrumented pipeline —
+generate a dataset, prepare features, train a model (numpy), evaluate, register and deploy it —
+then a second training with other hyperparameters, and prints:
+
+* the provenance of the newest model version, as a tree: every run with its parameters,
+  code and machine, every dataset version exactly as it was consumed;
+* its training run's rerun spec, with what cannot be reproduced exactly;
+* how the two model versions differ (parameters, inputs, metrics);
+
+and keeps the API up with the URLs to open, until Ctrl-C (``--no-serve`` exits instead).
+``--bus kafka://HOST:PORT`` runs the same through a Kafka broker and the consumer group.
+Running it again appends new runs and model versions; ``--reset`` starts clean.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import platform
 import shutil
-import socket
 import sys
-import uuid
-from datetime import UTC, datetime
+import time
 from pathlib import Path
 from typing import Any
 
 __all__ = ["add_parser"]
 
+_EPILOG = """\
+examples:
+  pedigree demo                          # run, print, then serve on http://127.0.0.1:8080
+  pedigree demo --no-serve               # run, print, exit (CI)
+  pedigree demo --reset --dir /tmp/demo  # start clean in another directory
+  pedigree demo --bus kafka://localhost:9092 --no-serve
+"""
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "demo",
-        help="run a small instrumented pipeline on the embedded default and show its lineage",
+        help="run a small instrumented ML pipeline end to end and show its model's provenance",
         description=__doc__,
-        epilog="example:\n  pedigree demo --dir /tmp/pedigree-demo --reset",
+        epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--dir",
         default=os.environ.get("PEDIGREE_HOME", "pedigree-demo"),
-        help="where data and the spool go (default: $PEDIGREE_HOME or ./pedigree-demo)",
+        help="where data, models, the spool and the warehouse go "
+        "(default: $PEDIGREE_HOME or ./pedigree-demo)",
     )
     parser.add_argument("--reset", action="store_true", help="delete the directory first")
-    parser.add_argument("--json", action="store_true", help="print the events as JSON lines")
+    parser.add_argument(
+        "--no-serve", dest="serve", action="store_false", help="exit after printing"
+    )
+    parser.add_argument("--port", type=int, default=8080, help="API port (default: 8080)")
+    parser.add_argument(
+        "--bus",
+        metavar="kafka://HOST:PORT",
+        help="go through this Kafka broker and the consumer group instead of the spool",
+    )
+    parser.add_argument("--topic", default="pedigree.demo", help="Kafka topic with --bus")
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON")
     parser.set_defaults(handler=run)
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _event(event_type: str, run_id: str, job: str, **extra: Any) -> dict[str, Any]:
-    from emitters.facets import PRODUCER
-
-    event: dict[str, Any] = {
-        "eventType": event_type,
-        "eventTime": _now(),
-        "producer": PRODUCER,
-        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
-        "run": {"runId": run_id, "facets": extra.pop("run_facets", {})},
-        "job": {"namespace": "demo", "name": job},
-        "inputs": extra.pop("inputs", []),
-        "outputs": extra.pop("outputs", []),
-    }
-    return event
-
-
-def _file_dataset(path: Path, **facets: Any) -> dict[str, Any]:
-    from emitters.facets import PRODUCER
-
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    version = {
-        "_producer": PRODUCER,
-        "_schemaURL": "https://openlineage.io/spec/facets/1-0-1/DatasetVersionDatasetFacet.json",
-        "datasetVersion": f"sha256:{digest}",
-    }
-    return {
-        "namespace": f"file://{socket.gethostname()}",
-        "name": str(path.resolve()),
-        "facets": {"version": version, **facets},
-    }
-
-
-def _pipeline(workdir: Path) -> list[dict[str, Any]]:
-    """Run the toy pipeline for real (files written, a model fitted) and return its events."""
-    from emitters.facets import facet
-
-    root_id, prep_id, train_id = (str(uuid.uuid4()) for _ in range(3))
-    parent = {
-        "_producer": facet("pedigree_code")["_producer"],
-        "_schemaURL": "https://openlineage.io/spec/facets/1-1-0/ParentRunFacet.json",
-        "run": {"runId": root_id},
-        "job": {"namespace": "demo", "name": "pipeline"},
-        "root": {"run": {"runId": root_id}, "job": {"namespace": "demo", "name": "pipeline"}},
-    }
-    env = facet(
-        "pedigree_environment",
-        host=socket.gethostname(),
-        os=platform.platform(),
-        pythonVersion=platform.python_version(),
-    )
-    events = [_event("START", root_id, "pipeline")]
-
-    raw = workdir / "data" / "points.csv"
-    raw.parent.mkdir(parents=True, exist_ok=True)
-    rows = [(x, 2.0 * x + 1.0) for x in range(50)]
-    raw.write_text("x,y\n" + "".join(f"{x},{y}\n" for x, y in rows))
-    events.append(_event("START", prep_id, "prepare", run_facets={"parent": parent}))
-    features = workdir / "data" / "features.csv"
-    features.write_text("x,y\n" + "".join(f"{x / 49:.6f},{y}\n" for x, y in rows))
-    events.append(
-        _event(
-            "COMPLETE",
-            prep_id,
-            "prepare",
-            run_facets={"parent": parent, "pedigree_environment": env},
-            inputs=[_file_dataset(raw)],
-            outputs=[_file_dataset(features)],
-        )
-    )
-
-    lr, epochs = 0.5, 500
-    params = {"model.kind": "linear", "optimizer.lr": lr, "optimizer.epochs": epochs}
-    events.append(_event("START", train_id, "train", run_facets={"parent": parent}))
-    xs = [x / 49 for x, _ in rows]
-    ys = [y for _, y in rows]
-    w = b = 0.0
-    for _ in range(epochs):  # plain gradient descent, really trained
-        gw = sum((w * x + b - y) * x for x, y in zip(xs, ys, strict=True)) * 2 / len(xs)
-        gb = sum(w * x + b - y for x, y in zip(xs, ys, strict=True)) * 2 / len(xs)
-        w, b = w - lr * gw, b - lr * gb
-    mse = sum((w * x + b - y) ** 2 for x, y in zip(xs, ys, strict=True)) / len(xs)
-    model = workdir / "models" / "linear.json"
-    model.parent.mkdir(parents=True, exist_ok=True)
-    model.write_text(json.dumps({"w": w, "b": b}))
-    model_facet = facet(
-        "pedigree_model",
-        name="demo-linear",
-        version="1",
-        framework="python",
-        stage="candidate",
-        metrics={"mse": mse},
-    )
-    events.append(
-        _event(
-            "COMPLETE",
-            train_id,
-            "train",
-            run_facets={
-                "parent": parent,
-                "pedigree_parameters": facet("pedigree_parameters", parameters=params),
-                "pedigree_environment": env,
-                "pedigree_code": facet(
-                    "pedigree_code", entryPoint=sys.argv[0], arguments=sys.argv[1:]
-                ),
-            },
-            inputs=[_file_dataset(features)],
-            outputs=[_file_dataset(model, pedigree_model=model_facet)],
-        )
-    )
-    events.append(_event("COMPLETE", root_id, "pipeline"))
-    return events
+def _fail(message: str, code: int = 1) -> int:
+    print(f"pedigree demo: {message}", file=sys.stderr)
+    return code
 
 
 def run(args: argparse.Namespace) -> int:
-    from emitters.codec import decode
-    from emitters.spool import SpoolWriter, read_file
+    bootstrap = None
+    if args.bus is not None:
+        if not args.bus.startswith("kafka://") or len(args.bus) <= len("kafka://"):
+            return _fail(f"--bus wants kafka://HOST:PORT, got {args.bus!r}", 2)
+        bootstrap = args.bus.removeprefix("kafka://")
+    if not 0 < args.port < 65536:
+        return _fail(f"--port {args.port} is not a TCP port", 2)
+    try:
+        import numpy  # noqa: F401
 
-    workdir = Path(args.dir)
+        from api.serve import ServeOptions, running
+    except ImportError:
+        return _fail("needs the server extra: pip install 'pedigree[server]'", 2)
+    workdir = Path(args.dir).resolve()
     if args.reset and workdir.exists():
         shutil.rmtree(workdir)
-    events = _pipeline(workdir)
-    with SpoolWriter(workdir / "spool") as spool:
-        for event in events:
-            spool.write_event(event)
-        path = spool.rotate()
-    assert path is not None
-    print(f"wrote {len(events)} events to {path}")
-    for event in (decode(message.value) for message in read_file(path)):
-        if args.json:
-            print(json.dumps(event, ensure_ascii=False))
-            continue
-        outputs = ", ".join(Path(o["name"]).name for o in event.get("outputs", []))
-        print(
-            f"  {event['eventTime']}  {event['eventType']:<8} {event['job']['name']:<9}"
-            f" run {event['run']['runId'][:8]}" + (f"  -> {outputs}" if outputs else "")
-        )
+    workdir.mkdir(parents=True, exist_ok=True)
+
+    def say(text: str) -> None:
+        if not args.json:
+            print(text, flush=True)
+
+    options = ServeOptions(
+        clickhouse_dsn=f"chdb://{workdir / 'clickhouse'}",
+        database="pedigree",
+        spool_dir=None if bootstrap else str(workdir / "spool"),
+        bootstrap=bootstrap,
+        topic=args.topic,
+        auth=False,
+        poll_seconds=0.2,
+    )
+    started = time.monotonic()
+    say(f"Pedigree demo in {workdir}")
+    say("[1/5] starting Pedigree: warehouse " + options.clickhouse_dsn + ", bus "
+        + (f"Kafka {bootstrap} topic {args.topic}" if bootstrap else "the spool"))  # fmt: skip
+    try:
+        with running(options, port=args.port if args.serve else 0) as (_service, base):
+            from pedigree.demo_report import Demo
+
+            demo = Demo(workdir, base, options, say)
+            report = demo.run_all()
+            say(f"done in {time.monotonic() - started:.1f} s")
+            if args.json:
+                print(json.dumps(report, indent=2, default=str))
+            if args.serve:
+                demo.print_urls(report)
+                try:
+                    while True:
+                        time.sleep(3600)
+                except KeyboardInterrupt:
+                    say("stopping")
+    except OSError as err:
+        return _fail(f"cannot start the API on port {args.port}: {err.strerror}")
+    except RuntimeError as err:
+        return _fail(str(err))
     return 0
