@@ -16,6 +16,7 @@ from pedigree import (
     cmd_demo,
     cmd_events,
     cmd_migrate,
+    cmd_query,
     cmd_rebuild,
     cmd_run,
     cmd_serve,
@@ -29,6 +30,8 @@ __all__ = ["main"]
 _EPILOG = """\
 examples:
   pedigree demo                         run the demo pipeline on the embedded default
+  pedigree provenance demo-classifier 2 where did that model version come from?
+  pedigree rerun RUN_ID --format k8s    a Kubernetes Job that runs it again
   pedigree events validate event.json   check OpenLineage JSON against the spec
   pedigree events encode event.json > event.avro
   pedigree events decode event.avro
@@ -58,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_rebuild.add_parser(commands)
     cmd_serve.add_parser(commands)
     cmd_token.add_parser(commands)
+    cmd_query.add_parsers(commands)
     cmd_demo.add_parser(commands)
     return parser
 

@@ -14,96 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from pedigree.demo_pipeline import MODEL_NAME, PipelineResult, run_pipeline
+from pedigree.render import render_tree, short_version
 
-__all__ = ["Demo", "render_tree", "version_diff"]
+__all__ = ["Demo", "version_diff"]
 
 FIRST = {"lr": 0.5, "epochs": 300}
 SECOND = {"lr": 0.05, "epochs": 60}
-
-
-def _short(version: str | None) -> str:
-    if not version:
-        return "(unversioned)"
-    return version[:19] + "…" if len(version) > 20 else version
-
-
-def _gib(value: Any) -> str:
-    return f"{value / 2**30:.1f} GiB" if isinstance(value, int | float) else "?"
-
-
-def _run_line(run: dict[str, Any]) -> str:
-    code, res = run.get("code", {}), run.get("resources", {})
-    observed, owners = res.get("observed", {}), run.get("owners", {})
-    parts = [f"run {run['job']['name']} {run['status']}"]
-    if run.get("parameters"):
-        parts.append(" ".join(f"{k}={v}" for k, v in sorted(run["parameters"].items())))
-    if code.get("gitCommit"):
-        parts.append(f"commit {code['gitCommit'][:12]}" + (" (dirty)" if code.get("dirty") else ""))
-    parts.append(f"image {code.get('imageDigest') or code.get('image') or 'none (local)'}")
-    machine = [observed.get("host") or "?"]
-    if observed.get("cpuCount"):
-        machine.append(f"{observed['cpuCount']:g} CPU")
-    if observed.get("memoryBytes"):
-        machine.append(_gib(observed["memoryBytes"]))
-    machine.append(f"GPU {observed.get('gpuModel') or 'none'}")
-    parts.append("on " + ", ".join(machine))
-    if owners.get("submitter"):
-        parts.append(f"by {owners['submitter']}")
-    return "  ".join(parts)
-
-
-def _dataset_line(dataset: dict[str, Any]) -> str:
-    name = dataset["name"]
-    line = f"{Path(name).name if '/' in name else name} @ {_short(dataset.get('version'))}"
-    if dataset.get("labelSet"):
-        line += f"  labels {dataset['labelSet']} {dataset.get('labelVersion')}"
-    if dataset.get("models"):
-        line += "  model " + ", ".join(f"{m['name']} v{m['version']}" for m in dataset["models"])
-    return line
-
-
-def render_tree(provenance: dict[str, Any]) -> list[str]:
-    """The provenance graph as an indented tree: each node under the node it was first reached
-    from; an upstream node already shown elsewhere is named again with ``↑`` (a DAG, not a
-    tree: two runs may have read or written the very same dataset version)."""
-    nodes = {n["id"]: n for n in provenance["nodes"]}
-    first_parent = {n["id"]: n["path"][-2] for n in provenance["nodes"] if len(n["path"]) > 1}
-    upstream: dict[str, list[str]] = {}
-    for edge in provenance["edges"]:
-        upstream.setdefault(edge["destination"], []).append(edge["origin"])
-
-    def label(node: dict[str, Any]) -> str:
-        if node["kind"] == "run":
-            return _run_line(node["run"])
-        dataset = dict(node["dataset"])
-        if node.get("models"):
-            dataset["models"] = node["models"]
-        return _dataset_line(dataset)
-
-    def brief(node: dict[str, Any]) -> str:
-        elsewhere = "(shown elsewhere in this tree)"
-        if node["kind"] == "run":
-            return f"↑ run {node['run']['job']['name']} {node['id'][4:12]} {elsewhere}"
-        return f"↑ {_dataset_line(node['dataset'])} {elsewhere}"
-
-    lines: list[str] = []
-
-    def walk(node_id: str, prefix: str, last: bool, root: bool) -> None:
-        branch = "" if root else ("└─ " if last else "├─ ")
-        lines.append(prefix + branch + label(nodes[node_id]))
-        ups = sorted(set(upstream.get(node_id, [])) & set(nodes))
-        inner = prefix + ("" if root else ("   " if last else "│  "))
-        for i, up in enumerate(ups):
-            is_last = i == len(ups) - 1
-            if first_parent.get(up) == node_id:
-                walk(up, inner, is_last, False)
-            else:
-                lines.append(inner + ("└─ " if is_last else "├─ ") + brief(nodes[up]))
-
-    walk(provenance["start"], "", True, True)
-    if provenance.get("truncated"):
-        lines.append("… truncated at the node limit (ask for more with maxNodes)")
-    return lines
 
 
 def _training(provenance: dict[str, Any]) -> dict[str, Any]:
@@ -215,7 +131,7 @@ class Demo:
         self.say(f"  git        {rerun['git']['repo']} @ {rerun['git']['commit']}")
         self.say(f"  parameters {rerun['parameters']}")
         for item in rerun["inputs"]:
-            self.say(f"  input      {item['name']} @ {_short(item['version'])}")
+            self.say(f"  input      {item['name']} @ {short_version(item['version'])}")
         for warning in rerun["warnings"]:
             self.say(f"  warning    {warning['code']}: {warning['message']}")
         diff = version_diff(prov1, prov2)
