@@ -17,6 +17,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from api import __version__
 from api.context import ApiContext, Context
+from api.routes_catalog import router as catalog_router
 from api.routes_ingest import router as ingest_router
 from api.routes_lineage import router as lineage_router
 from api.routes_rerun import router as rerun_router
@@ -102,6 +103,7 @@ def create_app(
     app.include_router(ingest_router)
     app.include_router(lineage_router)
     app.include_router(runs_router)
+    app.include_router(catalog_router)
     app.include_router(rerun_router)
     _telemetry(app, meter_provider, tracer_provider)
 
