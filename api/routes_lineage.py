@@ -143,10 +143,21 @@ def _walk(
         datasets = [n for n in frontier if n.kind == "dataset"]
         return wh.job_io(jobs, limit) + wh.dataset_jobs(datasets, limit)
 
+    # job_io and dataset_jobs answer both directions at once; traverse() needs the edges that
+    # end at (upstream) or start at (downstream) the frontier, or it takes the node at the
+    # far end of an edge for the one reached and keeps edges to hidden or dropped nodes.
+    def into(frontier: Sequence[NodeRef], limit: int) -> list[Edge]:
+        ids = {n.id for n in frontier}
+        return [e for e in jobs_and_datasets(frontier, limit) if e.destination.id in ids]
+
+    def out_of(frontier: Sequence[NodeRef], limit: int) -> list[Edge]:
+        ids = {n.id for n in frontier}
+        return [e for e in jobs_and_datasets(frontier, limit) if e.origin.id in ids]
+
     return traverse(
         start,
-        upstream=jobs_and_datasets,
-        downstream=jobs_and_datasets,
+        upstream=into,
+        downstream=out_of,
         direction=direction,
         depth=depth,
         max_nodes=max_nodes,
@@ -154,12 +165,12 @@ def _walk(
     )
 
 
-def _details(ctx: ApiContext, walk: Traversal) -> dict[str, dict[str, Any]]:
+def _details(ctx: ApiContext, walk: Traversal, caller: Principal) -> dict[str, dict[str, Any]]:
     """Per node id: the run's state or the dataset version's details (one query per kind)."""
     nodes = list(walk.nodes.values())
     runs = ctx.warehouse.runs(n.name for n in nodes if n.kind == "run")
     versions = [n for n in nodes if n.kind == "dataset" and n.version is not None]
-    facts = ctx.warehouse.dataset_versions(versions)
+    facts = ctx.warehouse.dataset_versions(versions, readable=caller.can_read)
     out: dict[str, dict[str, Any]] = {}
     for node in nodes:
         if node.kind == "run":
@@ -173,8 +184,10 @@ def _details(ctx: ApiContext, walk: Traversal) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _graph(ctx: ApiContext, walk: Traversal, depth: int, max_nodes: int) -> LineageGraph:
-    details = _details(ctx, walk)
+def _graph(
+    ctx: ApiContext, walk: Traversal, depth: int, max_nodes: int, caller: Principal
+) -> LineageGraph:
+    details = _details(ctx, walk, caller)
     incoming: dict[str, list[EdgeModel]] = {}
     outgoing: dict[str, list[EdgeModel]] = {}
     for origin, destination in sorted(walk.edges):
@@ -223,7 +236,7 @@ async def lineage(
         walk = _walk(
             ctx, caller=caller, start=start, direction="both", depth=depth_, max_nodes=nodes_
         )
-        return _graph(ctx, walk, depth_, nodes_)
+        return _graph(ctx, walk, depth_, nodes_, caller)
 
     return await asyncio.to_thread(answer)
 
@@ -236,8 +249,9 @@ def _provenance(
     depth: int,
     max_nodes: int,
     model: dict[str, Any] | None,
+    caller: Principal,
 ) -> Provenance:
-    details = _details(ctx, walk)
+    details = _details(ctx, walk, caller)
     versions = [n for n in walk.nodes.values() if n.kind == "dataset"]
     models = ctx.warehouse.models_of_versions(versions)
     nodes = []
@@ -297,6 +311,9 @@ async def provenance(
             if found is None or not caller.can_read(found["dataset"].namespace):
                 raise not_found(f"model {model!r} version {version!r}")
             start: NodeRef = found["dataset"]
+            producer = found["producingRun"]
+            if producer and not caller.can_read(ctx.warehouse.run_namespace(producer) or ""):
+                found["producingRun"] = None  # another tenant's run: not even its id
             found = {**found, "dataset": start.id}
         else:
             assert nodeId is not None
@@ -312,7 +329,13 @@ async def provenance(
             ctx, caller=caller, start=start, direction="upstream", depth=depth_, max_nodes=nodes_
         )
         return _provenance(
-            ctx, walk=walk, direction="upstream", depth=depth_, max_nodes=nodes_, model=found
+            ctx,
+            walk=walk,
+            direction="upstream",
+            depth=depth_,
+            max_nodes=nodes_,
+            model=found,
+            caller=caller,
         )
 
     return await asyncio.to_thread(answer)
@@ -345,7 +368,13 @@ async def impact(
             ctx, caller=caller, start=start, direction="downstream", depth=depth_, max_nodes=nodes_
         )
         return _provenance(
-            ctx, walk=walk, direction="downstream", depth=depth_, max_nodes=nodes_, model=None
+            ctx,
+            walk=walk,
+            direction="downstream",
+            depth=depth_,
+            max_nodes=nodes_,
+            model=None,
+            caller=caller,
         )
 
     return await asyncio.to_thread(answer)

@@ -53,7 +53,7 @@ async def run_detail(ctx: Context, caller: Caller, run_id: str = RUN_ID) -> RunD
         limit = ctx.limits.max_nodes
         inputs = [e.origin for e in ctx.warehouse.inputs_of([run], limit)]
         outputs = [e.destination for e in ctx.warehouse.outputs_of([run], limit)]
-        facts = ctx.warehouse.dataset_versions(inputs + outputs)
+        facts = ctx.warehouse.dataset_versions(inputs + outputs, readable=caller.can_read)
         models = ctx.warehouse.models_of_versions(outputs)
 
         def show(node: NodeRef) -> dict[str, Any]:

@@ -15,7 +15,7 @@ serialized by a lock, shared with the spool consumer when ``pedigree serve`` run
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -245,8 +245,14 @@ class Warehouse:
         )
         return {row[0]: dict(zip(RUN_STATE_COLUMNS, row, strict=True)) for row in rows}
 
-    def dataset_versions(self, versions: Sequence[NodeRef]) -> dict[tuple[str, str, str], Any]:
-        """Schema, size and labels of dataset versions, by (namespace, name, version)."""
+    def dataset_versions(
+        self, versions: Sequence[NodeRef], readable: Callable[[str], bool] | None = None
+    ) -> dict[tuple[str, str, str], Any]:
+        """Schema, size and labels of dataset versions, by (namespace, name, version).
+
+        ``readable`` (the caller's namespace check): ``producedBy`` lists only the runs whose
+        job namespace it accepts -- another tenant's run ids are theirs, even on a dataset
+        version both may read."""
         if not versions:
             return {}
         rows = self.query(
@@ -265,9 +271,17 @@ class Warehouse:
             },
         )
         out: dict[tuple[str, str, str], Any] = {}
+        if readable is not None:
+            owners = self.run_namespaces(run for row in rows for run in row[-1])
+            rows = [
+                (*row[:-1], [r for r in row[-1] if readable(owners.get(r, ""))]) for row in rows
+            ]
         for ns, name, ver, fields, rows_, size, files, label_set, label_version, first, by in rows:
             out[(ns, name, ver)] = {
-                "schema": [{"name": f[0], "type": f[1], "description": f[2]} for f in fields or []],
+                "schema": [  # a named Tuple comes back as a dict
+                    {"name": f["name"], "type": f["type"], "description": f["description"]}
+                    for f in fields or []
+                ],
                 "rowCount": rows_,
                 "sizeBytes": size,
                 "fileCount": files,
@@ -341,6 +355,19 @@ class Warehouse:
             "WHERE run_id = {id:String} ORDER BY host, device, sample_time LIMIT {limit:UInt32}",
             {"id": run_id, "limit": limit},
         )
+
+    def run_namespaces(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """The job namespace of each run (runs never seen are left out)."""
+        ids = sorted(set(run_ids))
+        if not ids:
+            return {}
+        rows = self.query(
+            "SELECT run_id, argMaxIf(job_namespace, (event_time, event_id), job_namespace != '') "
+            f"FROM {self._table('runs')} WHERE run_id IN {{ids:Array(String)}} GROUP BY run_id "
+            "LIMIT {limit:UInt32}",
+            {"ids": ids, "limit": len(ids)},
+        )
+        return dict(rows)
 
     def run_namespace(self, run_id: str) -> str | None:
         """The job namespace of a run (None if the warehouse has never seen it)."""
