@@ -777,6 +777,14 @@ def model_versions(
     return out
 
 
+def run_scope(principal: Principal) -> tuple[str, dict[str, Any]]:
+    """The condition (and its parameters) ``Warehouse.runs`` applies to a run's events so that
+    its state is computed from the events ``principal`` may read only."""
+    sql = Sql()
+    condition = readable(principal, "job_namespace", sql)
+    return condition, sql.params
+
+
 def readable_runs(warehouse: Warehouse, principal: Principal, run_ids: Iterable[str]) -> set[str]:
     """Those of ``run_ids`` with events in namespaces ``principal`` may read (the runs the runs
     listing shows it)."""

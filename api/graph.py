@@ -107,7 +107,10 @@ def traverse(
         next_frontier: list[NodeRef] = []
         for source, reached, edge in found:
             key = (edge.origin.id, edge.destination.id)
-            if not readable(reached):
+            # both ends: a run node's namespace is that of the event that made the edge, so
+            # another tenant's edge of the same run id stays theirs
+            if not readable(reached) or not readable(edge.origin if reached is edge.destination
+                                                     else edge.destination):  # fmt: skip
                 hidden.add(key)
                 continue
             if reached.id not in result.nodes:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.auth import Principal
+from api.catalog_store import run_scope
 from api.context import ApiContext, Caller, Context, bounded, not_found
 from api.graph import Direction, Edge, Traversal, traverse
 from api.nodes import NodeRef, parse_node_id
@@ -97,10 +98,10 @@ def _parse(node_id: str) -> NodeRef:
 def _resolve(ctx: ApiContext, caller: Principal, node: NodeRef) -> NodeRef:
     """The start node with its namespace (a run's is its job's), or 404."""
     if node.kind == "run":
-        namespace = ctx.warehouse.run_namespace(node.name)
-        if namespace is None:
+        state = ctx.warehouse.runs([node.name], scope=run_scope(caller)).get(node.name)
+        if state is None:
             raise not_found(node)
-        node = NodeRef.run(node.name, namespace)
+        node = NodeRef.run(node.name, state["job_namespace"])
     if not caller.can_read(node.namespace):
         raise not_found(node)
     return node
@@ -168,9 +169,10 @@ def _walk(
 def _details(ctx: ApiContext, walk: Traversal, caller: Principal) -> dict[str, dict[str, Any]]:
     """Per node id: the run's state or the dataset version's details (one query per kind)."""
     nodes = list(walk.nodes.values())
-    runs = ctx.warehouse.runs(n.name for n in nodes if n.kind == "run")
+    scope = run_scope(caller)
+    runs = ctx.warehouse.runs((n.name for n in nodes if n.kind == "run"), scope=scope)
     versions = [n for n in nodes if n.kind == "dataset" and n.version is not None]
-    facts = ctx.warehouse.dataset_versions(versions, readable=caller.can_read)
+    facts = ctx.warehouse.dataset_versions(versions, scope=scope)
     out: dict[str, dict[str, Any]] = {}
     for node in nodes:
         if node.kind == "run":
@@ -312,7 +314,7 @@ async def provenance(
                 raise not_found(f"model {model!r} version {version!r}")
             start: NodeRef = found["dataset"]
             producer = found["producingRun"]
-            if producer and not caller.can_read(ctx.warehouse.run_namespace(producer) or ""):
+            if producer and not ctx.warehouse.visible_runs([producer], run_scope(caller)):
                 found["producingRun"] = None  # another tenant's run: not even its id
             found = {**found, "dataset": start.id}
         else:

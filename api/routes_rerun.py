@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from api.catalog_store import run_scope
 from api.context import Caller, Context
 from api.nodes import NodeRef
 from api.rerun import (
@@ -112,14 +114,19 @@ class RerunSpec(BaseModel):
     warnings: list[RerunWarning] = Field(description="what keeps the rerun from being exact")
 
 
-def environment_facets(warehouse: Warehouse, run_id: str) -> list[str]:
-    """The run's ``pedigree_environment`` facets as JSON, oldest first (a primary-key read)."""
+def environment_facets(
+    warehouse: Warehouse, run_id: str, scope: tuple[str, Mapping[str, Any]]
+) -> list[str]:
+    """The run's ``pedigree_environment`` facets as JSON, oldest first (a primary-key read),
+    from the events ``scope`` admits only: another tenant posting under the same run id must
+    not put variables into this caller's rerun Job."""
+    condition, params = scope
     rows = warehouse.query(
         f"SELECT DISTINCT event_time, event_id, facet_json FROM `{warehouse.database}`.facets "
         "WHERE run_id = {id:String} AND container = 'run' "
-        "AND facet_key = 'pedigree_environment' ORDER BY event_time, event_id "
+        f"AND facet_key = 'pedigree_environment' AND {condition} ORDER BY event_time, event_id "
         "LIMIT {limit:UInt32}",
-        {"id": run_id, "limit": MAX_ENVIRONMENT_FACETS},
+        {**params, "id": run_id, "limit": MAX_ENVIRONMENT_FACETS},
     )
     return [row[2] for row in rows]
 
@@ -158,11 +165,14 @@ async def rerun(
         state = readable_run(ctx, caller, run_id)
         run = NodeRef.run(run_id, state["job_namespace"])
         limit = ctx.limits.max_nodes
-        read = [e.origin for e in ctx.warehouse.inputs_of([run], limit + 1)]
+        read = [e.origin for e in ctx.warehouse.inputs_of([run], limit + 1)
+                if caller.can_read(e.destination.namespace)]  # fmt: skip
         truncated = len(read) > limit
         read = read[:limit]
         visible = [n for n in read if caller.can_read(n.namespace)]
-        environment = environment_from_facets(environment_facets(ctx.warehouse, run_id))
+        environment = environment_from_facets(
+            environment_facets(ctx.warehouse, run_id, run_scope(caller))
+        )
         return rerun_spec(
             state,
             visible,

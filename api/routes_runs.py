@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
+from api.catalog_store import run_scope
 from api.context import ApiContext, Caller, Context, bounded, not_found
 from api.nodes import NodeRef
 from api.views import dataset_version_view, run_view
@@ -33,7 +34,7 @@ class ResourceSeries(BaseModel):
 
 def readable_run(ctx: ApiContext, caller: Any, run_id: str) -> dict[str, Any]:
     """The run's state (``api.store.RUNS_STATE`` row), or 404 when unknown or not readable."""
-    state = ctx.warehouse.runs([run_id]).get(run_id)
+    state = ctx.warehouse.runs([run_id], scope=run_scope(caller)).get(run_id)
     if state is None or not caller.can_read(state["job_namespace"]):
         raise not_found(f"run {run_id}")
     return state
@@ -51,9 +52,12 @@ async def run_detail(ctx: Context, caller: Caller, run_id: str = RUN_ID) -> RunD
         state = readable_run(ctx, caller, run_id)
         run = NodeRef.run(run_id, state["job_namespace"])
         limit = ctx.limits.max_nodes
-        inputs = [e.origin for e in ctx.warehouse.inputs_of([run], limit)]
-        outputs = [e.destination for e in ctx.warehouse.outputs_of([run], limit)]
-        facts = ctx.warehouse.dataset_versions(inputs + outputs, readable=caller.can_read)
+        # only the edges of events this caller may read (the run end carries their namespace)
+        inputs = [e.origin for e in ctx.warehouse.inputs_of([run], limit)
+                  if caller.can_read(e.destination.namespace)]  # fmt: skip
+        outputs = [e.destination for e in ctx.warehouse.outputs_of([run], limit)
+                   if caller.can_read(e.origin.namespace)]  # fmt: skip
+        facts = ctx.warehouse.dataset_versions(inputs + outputs, scope=run_scope(caller))
         models = ctx.warehouse.models_of_versions(outputs)
 
         def show(node: NodeRef) -> dict[str, Any]:

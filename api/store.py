@@ -15,7 +15,7 @@ serialized by a lock, shared with the spool consumer when ``pedigree serve`` run
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -234,25 +234,36 @@ class Warehouse:
 
     # -- node details --------------------------------------------------------------------------
 
-    def runs(self, run_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The latest state of each run (absent ids are left out)."""
+    def runs(
+        self, run_ids: Iterable[str], scope: tuple[str, Mapping[str, Any]] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The latest state of each run (absent ids are left out).
+
+        ``scope`` — a SQL condition on ``job_namespace`` and its parameters (the caller's
+        readable namespaces, ``api.catalog_store.run_scope``): the state is computed from those
+        events only, so another tenant's events under the same run id (a collision, or a
+        deliberate one) can neither show nor change what this caller sees."""
         ids = sorted(set(run_ids))
         if not ids:
             return {}
-        rows = self.query(
-            RUNS_STATE.replace("FROM runs", f"FROM {self._table('runs')}"),
-            {"ids": ids, "limit": len(ids)},
-        )
+        sql = RUNS_STATE.replace("FROM runs", f"FROM {self._table('runs')}")
+        params: dict[str, Any] = {"ids": ids, "limit": len(ids)}
+        if scope is not None:
+            condition, scope_params = scope
+            sql = sql.replace("WHERE run_id IN {ids:Array(String)}",
+                              f"WHERE run_id IN {{ids:Array(String)}} AND {condition}")  # fmt: skip
+            params.update(scope_params)
+        rows = self.query(sql, params)
         return {row[0]: dict(zip(RUN_STATE_COLUMNS, row, strict=True)) for row in rows}
 
     def dataset_versions(
-        self, versions: Sequence[NodeRef], readable: Callable[[str], bool] | None = None
+        self, versions: Sequence[NodeRef], scope: tuple[str, Mapping[str, Any]] | None = None
     ) -> dict[tuple[str, str, str], Any]:
         """Schema, size and labels of dataset versions, by (namespace, name, version).
 
-        ``readable`` (the caller's namespace check): ``producedBy`` lists only the runs whose
-        job namespace it accepts -- another tenant's run ids are theirs, even on a dataset
-        version both may read."""
+        ``scope`` (as for :meth:`runs`): ``producedBy`` lists only the runs with events the
+        caller may read -- another tenant's run ids are theirs, even on a dataset version both
+        may read."""
         if not versions:
             return {}
         rows = self.query(
@@ -271,11 +282,9 @@ class Warehouse:
             },
         )
         out: dict[tuple[str, str, str], Any] = {}
-        if readable is not None:
-            owners = self.run_namespaces(run for row in rows for run in row[-1])
-            rows = [
-                (*row[:-1], [r for r in row[-1] if readable(owners.get(r, ""))]) for row in rows
-            ]
+        if scope is not None:
+            visible = self.visible_runs((run for row in rows for run in row[-1]), scope)
+            rows = [(*row[:-1], [r for r in row[-1] if r in visible]) for row in rows]
         for ns, name, ver, fields, rows_, size, files, label_set, label_version, first, by in rows:
             out[(ns, name, ver)] = {
                 "schema": [  # a named Tuple comes back as a dict
@@ -356,27 +365,20 @@ class Warehouse:
             {"id": run_id, "limit": limit},
         )
 
-    def run_namespaces(self, run_ids: Iterable[str]) -> dict[str, str]:
-        """The job namespace of each run (runs never seen are left out)."""
+    def visible_runs(
+        self, run_ids: Iterable[str], scope: tuple[str, Mapping[str, Any]]
+    ) -> set[str]:
+        """Those of ``run_ids`` with at least one event the ``scope`` admits."""
         ids = sorted(set(run_ids))
         if not ids:
-            return {}
+            return set()
+        condition, params = scope
         rows = self.query(
-            "SELECT run_id, argMaxIf(job_namespace, (event_time, event_id), job_namespace != '') "
-            f"FROM {self._table('runs')} WHERE run_id IN {{ids:Array(String)}} GROUP BY run_id "
-            "LIMIT {limit:UInt32}",
-            {"ids": ids, "limit": len(ids)},
+            f"SELECT DISTINCT run_id FROM {self._table('runs')} "
+            f"WHERE run_id IN {{ids:Array(String)}} AND {condition} LIMIT {{limit:UInt32}}",
+            {**params, "ids": ids, "limit": len(ids)},
         )
-        return dict(rows)
-
-    def run_namespace(self, run_id: str) -> str | None:
-        """The job namespace of a run (None if the warehouse has never seen it)."""
-        rows = self.query(
-            "SELECT argMaxIf(job_namespace, (event_time, event_id), job_namespace != '') "
-            f"FROM {self._table('runs')} WHERE run_id = {{id:String}} GROUP BY run_id",
-            {"id": run_id},
-        )
-        return rows[0][0] if rows else None
+        return {row[0] for row in rows}
 
 
 def _version(row: Sequence[Any]) -> NodeRef:

@@ -15,6 +15,7 @@ import requests
 
 from api.auth import hash_token
 from api.serve import ServeOptions, Service, running
+from emitters.facets import facet
 from tests.pipeline import Pipeline, pipeline_events
 
 VISION, NLP, ADMIN = "vision-token", "nlp-token", "admin-token"
@@ -209,3 +210,34 @@ def test_health_and_readiness(api: Api) -> None:
     ready = api.get("/readyz", token=None)
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"warehouse": "ok", "bus": "ok"}
+
+
+def test_a_run_id_reused_by_another_tenant_leaks_nothing_either_way(
+    api: Api, vision: Pipeline
+) -> None:
+    """nlp posts an event under vision's training run id: each tenant sees its own events of
+    that run id only -- neither vision's parameters nor its edges reach nlp, and vision's run
+    is unchanged for vision."""
+    intruder = pipeline_events("nlp", seed=9).events[3]  # nlp's train COMPLETE
+    planted = facet("pedigree_environment", envVars={"CUDA_VISIBLE_DEVICES": "7"})
+    intruder = {
+        **intruder,
+        "run": {"runId": vision.train, "facets": {"pedigree_environment": planted}},
+    }
+    assert api.post("/api/v1/lineage", intruder, NLP).status_code == 201
+    seen = api.wait_for_run(vision.train, "COMPLETE", token=NLP)
+    assert seen["run"]["job"] == {"namespace": "nlp", "name": "train"}
+    assert seen["run"]["parameters"] == {}
+    assert seen["run"]["code"]["gitCommit"] is None
+    assert {i["namespace"] for i in seen["inputs"]} == {"s3://nlp-data"}
+    graph = api.get("/api/v1/lineage", NLP, nodeId=f"run:{vision.train}", depth=3).json()
+    assert not [n for n in graph["graph"] if "vision" in n["id"]]
+    assert "vision" not in json.dumps(graph)
+    mine = api.get(f"/api/v1/runs/{vision.train}", VISION).json()
+    assert mine["run"]["job"] == {"namespace": "vision", "name": "train"}
+    assert mine["run"]["parameters"]["lr"] == "0.01"
+    assert {i["namespace"] for i in mine["inputs"]} == {"s3://vision-data"}
+    # nor can it plant variables in vision's rerun Job
+    assert "CUDA_VISIBLE_DEVICES" not in api.get(f"/api/v1/runs/{vision.train}/rerun").text
+    theirs = api.get(f"/api/v1/runs/{vision.train}/rerun", NLP).json()
+    assert theirs["environment"]["variables"] == {"CUDA_VISIBLE_DEVICES": "7"}
