@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,7 +62,27 @@ async def read_body(request: Request, limit: int) -> bytes:
         if size > limit:
             raise HTTPException(413, f"request body is over the {limit}-byte limit")
         chunks.append(chunk)
-    return b"".join(chunks)
+    body = b"".join(chunks)
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding == "gzip":  # the OpenLineage HTTP transport's `compression: gzip`
+        return _gunzip(body, limit)
+    if encoding not in ("", "identity"):
+        raise HTTPException(415, f"Content-Encoding {encoding[:40]!r} is not supported (gzip is)")
+    return body
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """Decompress at most ``limit`` bytes: a small body cannot expand without bound."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as err:
+        raise HTTPException(400, f"the body is not valid gzip: {err}") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise HTTPException(413, f"the decompressed body is over the {limit}-byte limit")
+    if not inflater.eof:
+        raise HTTPException(400, "the body is not valid gzip: truncated")
+    return out
 
 
 def _owner_namespace(event: Mapping[str, Any]) -> str:
@@ -121,7 +142,8 @@ def _traceparent(request: Request) -> str | None:
         400: {"description": "not JSON"},
         401: {"description": "no or unknown token"},
         403: {"description": "the token may not write the event's namespace"},
-        413: {"description": "body or encoded event over the size limit"},
+        413: {"description": "body (or its gzip content) or encoded event over the size limit"},
+        415: {"description": "a Content-Encoding other than gzip"},
         422: {"description": "not a valid OpenLineage event (the field is named)"},
         503: {"description": "the bus did not take the event; retry"},
     },

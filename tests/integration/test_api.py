@@ -241,3 +241,22 @@ def test_a_run_id_reused_by_another_tenant_leaks_nothing_either_way(
     assert "CUDA_VISIBLE_DEVICES" not in api.get(f"/api/v1/runs/{vision.train}/rerun").text
     theirs = api.get(f"/api/v1/runs/{vision.train}/rerun", NLP).json()
     assert theirs["environment"]["variables"] == {"CUDA_VISIBLE_DEVICES": "7"}
+
+
+def test_gzip_bodies_are_accepted_and_bounded(api: Api) -> None:
+    import gzip
+
+    event = pipeline_events("vision", seed=11).events[0]
+    headers = {"Authorization": f"Bearer {VISION}", "Content-Type": "application/json",
+               "Content-Encoding": "gzip"}  # fmt: skip
+    url = api.base + "/api/v1/lineage"
+    ok = api.http.post(url, data=gzip.compress(json.dumps(event).encode()), headers=headers)
+    assert ok.status_code == 201, ok.text
+    bomb = gzip.compress(b" " * (6 * 1024 * 1024))  # 6 MiB of spaces in a few KiB
+    assert len(bomb) < 100_000
+    refused = api.http.post(url, data=bomb, headers=headers)
+    assert refused.status_code == 413
+    assert "decompressed body is over the 5242880-byte limit" in refused.json()["detail"]
+    assert api.http.post(url, data=b"not gzip", headers=headers).status_code == 400
+    other = {**headers, "Content-Encoding": "br"}
+    assert api.http.post(url, data=b"{}", headers=other).status_code == 415
