@@ -83,10 +83,14 @@ def test_sql_blocks_outside_the_cookbook_are_copies_or_excerpts() -> None:
             assert sample.mode in ("same-as", "output-of", "skip"), sample.where
 
 
-def test_json_blocks_parse() -> None:
+def test_json_blocks_parse_and_token_files_load() -> None:
+    from api.auth import TokenTable
+
     for sample in all_samples():
         if sample.language == "json":
-            json.loads(sample.code)
+            document = json.loads(sample.code)
+            if isinstance(document, dict) and "tokens" in document:
+                assert TokenTable.from_entries(document["tokens"]).principals, sample.where
 
 
 def test_an_excerpt_must_follow_the_output_in_order() -> None:
