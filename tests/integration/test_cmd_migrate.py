@@ -52,8 +52,8 @@ def test_a_bad_cluster_name_is_refused(tmp_path: Path) -> None:
 
 def test_consume_from_spool_materializes_the_demo_once(tmp_path: Path) -> None:
     demo = subprocess.run(
-        [sys.executable, "-m", "pedigree.cli", "demo", "--dir", str(tmp_path / "d")],
-        capture_output=True, text=True, check=False,
+        [sys.executable, "-m", "pedigree.cli", "demo", "--no-serve", "--dir", str(tmp_path / "d")],
+        capture_output=True, text=True, check=False, timeout=300,
     )  # fmt: skip
     assert demo.returncode == 0, demo.stderr
     consume = [
