@@ -4,7 +4,7 @@ Run:  .venv/bin/python bench/graph_bench.py --profile  (~13 min, plus ~2 min the
                                                        build the warehouse; bench/RESULTS.md)
       .venv/bin/python bench/graph_bench.py --dir .cache/graph-bench --samples 200 --seed 5
       [--pipelines 500 --stages 20 --batches 100] [--rebuild] [--no-mlmd] [--mlmd-pipelines 10]
-      [--memory-seconds 60] [--profile] [--nagle] [--index-granularity 1024]
+      [--memory-seconds 60] [--profile] [--index-granularity 1024]
 The MLMD comparison needs ``ml-metadata`` (``.venv/bin/pip install ml-metadata``; it pins
 ``attrs<24``, which the other packages of the venv accept, or ``--no-deps`` plus ``absl-py``,
 ``protobuf<5`` and ``grpcio`` keeps the venv's attrs).  Without it that part says *skipped*.
@@ -579,34 +579,9 @@ def _label(sql: str) -> str:
     return "other"
 
 
-def nodelay_listening_socket() -> None:
-    """``TCP_NODELAY`` on the socket ``api.serve.running`` listens on (accepted connections
-    inherit it on Linux).  ``running`` binds a plain ``socket.socket()``, whose ``proto`` is 0,
-    so asyncio's transports leave Nagle's algorithm on (they set ``TCP_NODELAY`` only when
-    ``proto == IPPROTO_TCP``); uvicorn writes a response's headers and body separately, and on
-    a keep-alive connection the body then waits for the client's delayed ACK: +40 ms per
-    request.  ``pedigree serve`` binds through ``create_server(host, port)`` and is not affected.
-    """
-    import socket
-
-    import uvicorn
-
-    original = uvicorn.Server.run
-
-    def run(self: uvicorn.Server, sockets: list[socket.socket] | None = None) -> None:
-        for sock in sockets or []:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        original(self, sockets=sockets)
-
-    uvicorn.Server.run = run  # type: ignore[method-assign]
-
-
 def serve_worker(args: argparse.Namespace) -> None:
     """Serve the API on ``--dir`` until stdin closes; with --profile, time every query."""
     from api.serve import ServeOptions, running
-
-    if not args.nagle:
-        nodelay_listening_socket()
 
     options = ServeOptions(
         clickhouse_dsn=f"chdb://{args.dir / 'clickhouse'}",
@@ -700,7 +675,6 @@ def _worker_cmd(mode: str, args: argparse.Namespace, *extra: str) -> list[str]:
 def serving(args: argparse.Namespace, database: str) -> Iterator[Server]:
     cmd = _worker_cmd("serve", args, "--database", database)
     cmd += ["--profile"] if args.profile else []
-    cmd += ["--nagle"] if args.nagle else []
     proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -1124,11 +1098,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-mlmd", action="store_true")
     parser.add_argument("--profile", action="store_true", help="time every warehouse query")
     parser.add_argument(
-        "--nagle",
-        action="store_true",
-        help="serve as api.serve.running does today, without TCP_NODELAY (+40 ms per request)",
-    )
-    parser.add_argument(
         "--index-granularity",
         type=int,
         default=0,
@@ -1298,8 +1267,7 @@ def print_report(args: argparse.Namespace, shape: Shape, prepared: dict[str, Any
     tr = big["transport"]
     print(
         f"\nTransport: GET /healthz p50 {tr['keepalive_ms']:.1f} ms on the keep-alive "
-        f"connection, {tr['new_connection_ms']:.1f} ms on a new connection each time "
-        + ("(served without TCP_NODELAY, --nagle)" if args.nagle else "(TCP_NODELAY on)")
+        f"connection, {tr['new_connection_ms']:.1f} ms on a new connection each time"
     )
     print("\nEXPLAIN indexes = 1 (primary key, granules read / total):")
     for label, text in prepared["explain"].items():

@@ -26,6 +26,7 @@ import sys
 import threading
 from typing import Any
 
+from emitters.capture.code import strip_credentials
 from pedigree.cmd_migrate import DEFAULT_CLICKHOUSE_URL, _dsn
 
 __all__ = ["add_parser"]
@@ -143,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     except ConsumerError as err:
         return _fail(str(err))
     except Exception as err:  # noqa: BLE001 - a connection failure: one line, no traceback
-        return _fail(f"cannot use {args.clickhouse}: {err}")
+        return _fail(f"cannot use {strip_credentials(args.clickhouse)}: {err}")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from emitters.capture.code import strip_credentials
+
 __all__ = ["DEFAULT_CLICKHOUSE_URL", "add_parser"]
 
 DEFAULT_CLICKHOUSE_URL = "chdb://pedigree-data/clickhouse"
@@ -86,7 +88,10 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     except Exception as err:  # noqa: BLE001 - any connection failure: one line, no traceback
-        print(f"pedigree migrate: cannot connect to {args.clickhouse}: {err}", file=sys.stderr)
+        print(
+            f"pedigree migrate: cannot connect to {strip_credentials(args.clickhouse)}: {err}",
+            file=sys.stderr,
+        )
         return 1
     try:
         applied = migrate(client, args.database, cluster=args.cluster)

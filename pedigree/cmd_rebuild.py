@@ -18,6 +18,7 @@ import os
 import sys
 from typing import Any
 
+from emitters.capture.code import strip_credentials
 from pedigree.cmd_migrate import DEFAULT_CLICKHOUSE_URL, _dsn
 
 __all__ = ["add_parser"]
@@ -96,7 +97,10 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     except Exception as err:  # noqa: BLE001 - any connection failure: one line, no traceback
-        print(f"pedigree rebuild: cannot connect to {args.clickhouse}: {err}", file=sys.stderr)
+        print(
+            f"pedigree rebuild: cannot connect to {strip_credentials(args.clickhouse)}: {err}",
+            file=sys.stderr,
+        )
         return 1
     if args.from_kafka:
         return _from_kafka(args, client)

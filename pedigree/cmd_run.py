@@ -68,7 +68,11 @@ def add_parser(commands: Any) -> None:
 
 
 def command_parameters(command: list[str]) -> dict[str, Any]:
-    """The command line as parameters: ``command`` plus each ``--flag value`` / ``--flag=v``."""
+    """The command line as parameters: ``command`` plus each ``--flag value`` / ``--flag=v``,
+    secrets redacted as in the code facet (``--password X``, tokens, credentials in URLs)."""
+    from emitters.capture.code import redact_arguments
+
+    command = [command[0], *redact_arguments(command[1:])]
     params: dict[str, Any] = {"command": list(command)}
     args = command[1:]
     if Path(command[0]).name.startswith("python") and args and not args[0].startswith("-"):

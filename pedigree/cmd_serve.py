@@ -20,6 +20,7 @@ import signal
 import sys
 from typing import Any
 
+from emitters.capture.code import strip_credentials
 from pedigree.cmd_migrate import DEFAULT_CLICKHOUSE_URL, _dsn
 
 __all__ = ["add_parser"]
@@ -72,7 +73,11 @@ def add_parser(commands: Any) -> None:
         metavar="HOST:PORT",
         help="bus mode: ingest produces to Kafka (default: $PEDIGREE_KAFKA_BOOTSTRAP)",
     )
-    parser.add_argument("--topic", default=None, help="Kafka topic (default: openlineage.events)")
+    parser.add_argument(
+        "--topic",
+        default=None,
+        help="Kafka topic (default: $PEDIGREE_KAFKA_TOPIC or openlineage.events)",
+    )
     consume = parser.add_mutually_exclusive_group()
     consume.add_argument(
         "--consume", dest="consume", action="store_true", default=None,
@@ -160,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
     where = options.spool_dir if options.spool_dir else f"Kafka {args.bootstrap} {options.topic}"
     print(
         f"pedigree serve: http://{args.host}:{args.port}  (docs: /docs)  ingest -> {where}; "
-        f"warehouse {args.clickhouse} database {args.database}"
+        f"warehouse {strip_credentials(args.clickhouse)} database {args.database}"
         + ("; consumer in this process" if options.consume else ""),
         file=sys.stderr,
     )

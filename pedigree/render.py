@@ -93,6 +93,13 @@ def render_tree(provenance: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _git_line(git: dict[str, Any]) -> str:
+    if not git.get("commit"):
+        return "(no commit recorded)"
+    where = f"{git['repo']} @ " if git.get("repo") else ""
+    return f"{where}{git['commit']}" + (" (dirty tree)" if git.get("dirty") else "")
+
+
 def render_rerun(spec: dict[str, Any]) -> list[str]:
     """A rerun spec's essentials, warnings last."""
     git = spec.get("git") or {}
@@ -100,7 +107,7 @@ def render_rerun(spec: dict[str, Any]) -> list[str]:
         f"run        {spec.get('runId')}",
         f"image      {(spec.get('image') or {}).get('reference') or '(none)'}",
         f"command    {' '.join(spec.get('command') or spec.get('arguments') or []) or '(none)'}",
-        f"git        {git.get('repo')} @ {git.get('commit')}",
+        f"git        {_git_line(git)}",
         f"parameters {spec.get('parameters')}",
     ]
     for item in spec.get("inputs") or []:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -38,9 +39,10 @@ def test_print_shows_the_cluster_variant_without_connecting(tmp_path: Path) -> N
 
 
 def test_an_unreachable_server_is_one_line_and_exit_1(tmp_path: Path) -> None:
-    result = _run(["--clickhouse", "http://127.0.0.1:9"], tmp_path)
+    result = _run(["--clickhouse", "http://admin:hunter2@127.0.0.1:9"], tmp_path)
     assert result.returncode == 1
     assert "pedigree migrate: cannot connect to http://127.0.0.1:9" in result.stderr
+    assert "hunter2" not in result.stderr  # the password in the URL is never printed
     assert "Traceback" not in result.stderr
 
 
@@ -50,12 +52,16 @@ def test_a_bad_cluster_name_is_refused(tmp_path: Path) -> None:
     assert result.stderr.startswith("pedigree migrate: ")
 
 
-def test_consume_from_spool_materializes_the_demo_once(tmp_path: Path) -> None:
-    demo = subprocess.run(
-        [sys.executable, "-m", "pedigree.cli", "demo", "--no-serve", "--dir", str(tmp_path / "d")],
-        capture_output=True, text=True, check=False, timeout=300,
-    )  # fmt: skip
-    assert demo.returncode == 0, demo.stderr
+def test_consume_from_spool_materializes_wrapped_runs_once(tmp_path: Path) -> None:
+    env = {**os.environ, "PEDIGREE_SPOOL_DIR": str(tmp_path / "d" / "spool"),
+           "PEDIGREE_SAMPLE_INTERVAL": "0"}  # fmt: skip
+    for job in ("prepare", "train"):  # each: START and COMPLETE, in a spool file of its own
+        wrapped = subprocess.run(
+            [sys.executable, "-m", "pedigree.cli", "run", "--job", job, "--", sys.executable,
+             "-c", "pass"],
+            env=env, capture_output=True, text=True, check=False, timeout=120,
+        )  # fmt: skip
+        assert wrapped.returncode == 0, wrapped.stderr
     consume = [
         sys.executable,
         "-m",
@@ -67,7 +73,7 @@ def test_consume_from_spool_materializes_the_demo_once(tmp_path: Path) -> None:
     first = subprocess.run(consume, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert first.returncode == 0, first.stderr
     assert (
-        first.stdout.strip() == "materialized 6 events from 1 spool files into pedigree; 0 rejected"
+        first.stdout.strip() == "materialized 4 events from 2 spool files into pedigree; 0 rejected"
     )
     again = subprocess.run(consume, cwd=tmp_path, capture_output=True, text=True, check=False)
     assert again.stdout.startswith("materialized 0 events from 0 spool files")

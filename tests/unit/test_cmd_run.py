@@ -125,6 +125,20 @@ def test_command_parameters_parse_flags() -> None:
     }
 
 
+def test_command_parameters_never_carry_secrets() -> None:
+    params = command_parameters(
+        ["python", "train.py", "--api-key", "s3cr3t-value", "--db=postgres://u:hunter2@db/x",
+         "--token=ghp_" + "a" * 36, "--lr", "0.1"]
+    )  # fmt: skip
+    text = repr(params)
+    for secret in ("s3cr3t-value", "hunter2", "ghp_"):
+        assert secret not in text
+    assert params["args.api-key"] == "<redacted>"
+    assert params["args.token"] == "<redacted>"
+    assert params["args.db"] == "postgres://db/x"
+    assert params["args.lr"] == "0.1"
+
+
 def test_a_command_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path: Path) -> None:
     wrapper = subprocess.Popen(
         [*PEDIGREE, "--job", "stubborn", "--kill-after", "1", "--", sys.executable, "-c",
