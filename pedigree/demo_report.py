@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pedigree.demo_pipeline import MODEL_NAME, PipelineResult, run_pipeline
-from pedigree.render import render_tree, short_version
+from pedigree.render import render_rerun, render_tree
 
 __all__ = ["Demo", "version_diff"]
 
@@ -118,7 +118,8 @@ class Demo:
         first = self.pipeline("[2/5] the pipeline", FIRST)
         second = self.pipeline("[3/5] the pipeline again, other hyperparameters", SECOND)
         self.say("[4/5] materializing the lineage (consumer -> ClickHouse)")
-        self.wait_for(second)
+        for result in (first, second):  # with --bus, each pipeline may be on its own partition
+            self.wait_for(result)
         prov1 = self.provenance(first.model_version)
         prov2 = self.provenance(second.model_version)
         rerun = self.get(f"/api/v1/runs/{second.train_run}/rerun")
@@ -126,14 +127,8 @@ class Demo:
         for line in render_tree(prov2):
             self.say("  " + line)
         self.say(f"\nhow to run its training again (GET /api/v1/runs/{second.train_run}/rerun):")
-        self.say(f"  image      {rerun['image']['reference'] or '(none)'}")
-        self.say(f"  command    {' '.join(rerun.get('command') or rerun.get('arguments') or [])}")
-        self.say(f"  git        {rerun['git']['repo']} @ {rerun['git']['commit']}")
-        self.say(f"  parameters {rerun['parameters']}")
-        for item in rerun["inputs"]:
-            self.say(f"  input      {item['name']} @ {short_version(item['version'])}")
-        for warning in rerun["warnings"]:
-            self.say(f"  warning    {warning['code']}: {warning['message']}")
+        for line in render_rerun(rerun):
+            self.say("  " + line)
         diff = version_diff(prov1, prov2)
         self.say(f"\nversion {first.model_version} vs version {second.model_version}:")
         for what, a, b in diff:

@@ -46,7 +46,7 @@ def test_the_demo_prints_the_models_provenance_rerun_spec_and_version_diff(
     assert "run generate COMPLETE  rows=4000 seed=20261129" in tree
     rerun = out.split("how to run its training again")[1].split("version 1 vs")[0]
     assert "parameters {'epochs': 60, 'lr': 0.05}" in rerun
-    assert f"input      {train_set} @ {sha256(train_set)[:19]}…" in rerun
+    assert f"input      file {train_set} @ {sha256(train_set)[:19]}…" in rerun
     assert "warning    no_image:" in rerun  # a local run has no image: said, not hidden
     diff = out.split("version 1 vs version 2:")[1]
     assert "parameter lr                 0.5                      0.05" in diff
