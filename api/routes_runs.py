@@ -92,7 +92,7 @@ async def run_resources(
 
     def answer() -> ResourceSeries:
         readable_run(ctx, caller, run_id)
-        rows = ctx.warehouse.resource_samples(run_id, count + 1)
+        rows = ctx.warehouse.resource_samples(run_id, count + 1, scope=run_scope(caller))
         keys = ("host", "device", "time", "cpuPercent", "rssBytes", "gpuUtilPercent",
                 "gpuMemoryBytes")  # fmt: skip
         samples = [dict(zip(keys, row, strict=True)) for row in rows[:count]]

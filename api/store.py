@@ -356,13 +356,25 @@ class Warehouse:
             out.setdefault((ns, name, ver), []).append({"name": model, "version": model_version})
         return out
 
-    def resource_samples(self, run_id: str, limit: int) -> list[tuple[Any, ...]]:
-        """(host, device, time, cpu %, RSS, GPU %, GPU memory) of a run, in time order."""
+    def resource_samples(
+        self, run_id: str, limit: int, scope: tuple[str, Mapping[str, Any]] | None = None
+    ) -> list[tuple[Any, ...]]:
+        """(host, device, time, cpu %, RSS, GPU %, GPU memory) of a run, in time order; with a
+        ``scope`` (``catalog_store.run_scope``), from the run's events it admits only -- a run
+        id reused in another namespace does not show the other tenant's samples."""
+        condition, params = scope or ("1", {})
+        events = ""
+        if condition != "1":
+            events = (
+                f"AND event_id IN (SELECT event_id FROM {self._table('runs')} "
+                f"WHERE run_id = {{id:String}} AND {condition}) "
+            )
         return self.query(
             "SELECT DISTINCT host, device, sample_time, cpu_percent, rss_bytes, "
             f"gpu_util_percent, gpu_memory_bytes FROM {self._table('resource_samples')} "
-            "WHERE run_id = {id:String} ORDER BY host, device, sample_time LIMIT {limit:UInt32}",
-            {"id": run_id, "limit": limit},
+            f"WHERE run_id = {{id:String}} {events}"
+            "ORDER BY host, device, sample_time LIMIT {limit:UInt32}",
+            {**params, "id": run_id, "limit": limit},
         )
 
     def visible_runs(

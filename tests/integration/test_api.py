@@ -220,9 +220,14 @@ def test_a_run_id_reused_by_another_tenant_leaks_nothing_either_way(
     is unchanged for vision."""
     intruder = pipeline_events("nlp", seed=9).events[3]  # nlp's train COMPLETE
     planted = facet("pedigree_environment", envVars={"CUDA_VISIBLE_DEVICES": "7"})
+    sample = {"time": "2026-11-28T10:02:30Z", "host": "nlp-box", "cpuPercent": 12.5}
+    usage = facet("pedigree_resources", samples=[sample])
     intruder = {
         **intruder,
-        "run": {"runId": vision.train, "facets": {"pedigree_environment": planted}},
+        "run": {
+            "runId": vision.train,
+            "facets": {"pedigree_environment": planted, "pedigree_resources": usage},
+        },
     }
     assert api.post("/api/v1/lineage", intruder, NLP).status_code == 201
     seen = api.wait_for_run(vision.train, "COMPLETE", token=NLP)
@@ -241,6 +246,13 @@ def test_a_run_id_reused_by_another_tenant_leaks_nothing_either_way(
     assert "CUDA_VISIBLE_DEVICES" not in api.get(f"/api/v1/runs/{vision.train}/rerun").text
     theirs = api.get(f"/api/v1/runs/{vision.train}/rerun", NLP).json()
     assert theirs["environment"]["variables"] == {"CUDA_VISIBLE_DEVICES": "7"}
+    # resource usage too: each tenant sees the samples its own events carried
+    hosts = {
+        token: {s["host"] for s in api.get(f"/api/v1/runs/{vision.train}/resources", token)
+                .json()["samples"]}
+        for token in (NLP, VISION, ADMIN)
+    }  # fmt: skip
+    assert hosts == {NLP: {"nlp-box"}, VISION: set(), ADMIN: {"nlp-box"}}
 
 
 def test_gzip_bodies_are_accepted_and_bounded(api: Api) -> None:
