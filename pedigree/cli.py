@@ -22,6 +22,7 @@ from pedigree import (
     cmd_serve,
     cmd_spool,
     cmd_token,
+    cmd_topics,
     cmd_watch_k8s,
 )
 
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmd_watch_k8s.add_parser(commands)
     cmd_migrate.add_parser(commands)
     cmd_consume.add_parser(commands)
+    cmd_topics.add_parser(commands)
     cmd_rebuild.add_parser(commands)
     cmd_serve.add_parser(commands)
     cmd_token.add_parser(commands)
