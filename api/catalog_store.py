@@ -788,15 +788,4 @@ def run_scope(principal: Principal) -> tuple[str, dict[str, Any]]:
 def readable_runs(warehouse: Warehouse, principal: Principal, run_ids: Iterable[str]) -> set[str]:
     """Those of ``run_ids`` with events in namespaces ``principal`` may read (the runs the runs
     listing shows it)."""
-    ids = sorted(set(run_ids))
-    if not ids:
-        return set()
-    sql = Sql()
-    where = readable(principal, "job_namespace", sql)
-    rows = warehouse.query(
-        f"SELECT DISTINCT run_id FROM `{warehouse.database}`.runs "
-        f"WHERE run_id IN {sql.bind(ids, 'Array(String)')} AND {where} "
-        f"LIMIT {sql.bind(len(ids), 'UInt32')}",
-        sql.params,
-    )
-    return {row[0] for row in rows}
+    return warehouse.visible_runs(run_ids, run_scope(principal))
