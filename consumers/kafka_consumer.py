@@ -35,6 +35,7 @@ from typing import Any
 
 from consumers.batching import Batch, BatchLimits, dedup_token, inflight_metadata
 from consumers.dead_letter import DeadLetter, dead_letter_headers, error_kind
+from consumers.health import WorkerState
 from consumers.materialize import EventMeta, Row, rows_for_events
 from consumers.tables import COLUMNS, TABLES
 from consumers.telemetry import ConsumerTelemetry
@@ -160,6 +161,8 @@ class KafkaConsumerWorker:
         self._retry_at: float | None = None  # set while the warehouse (or broker) fails
         self._backoff = config.retry_initial
         self._paused = False
+        self._running = False
+        self._last_turn = time.monotonic()
         settings = config.client_settings(**{
             "group.id": config.group,
             "enable.auto.commit": False,
@@ -178,6 +181,14 @@ class KafkaConsumerWorker:
         """The partitions this worker holds now."""
         return sorted(self._parts)
 
+    def state(self) -> WorkerState:
+        """What the probes of :mod:`consumers.health` look at (safe from another thread)."""
+        return WorkerState(
+            running=self._running,
+            loop_age=time.monotonic() - self._last_turn,
+            retrying=self._retry_at is not None,
+        )
+
     # -- the loop -------------------------------------------------------------------------
 
     def run(self) -> ConsumeStats:
@@ -189,13 +200,17 @@ class KafkaConsumerWorker:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
+        self._running = True
         try:
             while not self._stop.is_set():
+                self._last_turn = time.monotonic()
                 self._step()
                 if self.config.exit_when_idle and self._idle():
                     break
+            self._running = False
             self._drain()
         finally:
+            self._running = False
             self._consumer.close()  # leaves the group; on_revoke flushes what is left
             if self._producer is not None:
                 self._producer.flush(10)

@@ -108,6 +108,19 @@ def add_parser(commands: Any) -> None:
     kafka.add_argument(  # the crash tests' negative control: turns the protection off
         "--no-deduplicate", dest="deduplicate", action="store_false", help=argparse.SUPPRESS
     )
+    kafka.add_argument(
+        "--health-port",
+        type=int,
+        metavar="PORT",
+        help="serve GET /healthz (the loop turns) and /readyz (consuming, no flush failing) "
+        "on this port, for Kubernetes probes",
+    )
+    kafka.add_argument(
+        "--health-stale-seconds",
+        type=float,
+        default=120.0,
+        help="/healthz fails once the loop has not turned this long (default: %(default)s)",
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="flush at this many events")
     parser.add_argument("--follow", action="store_true", help="keep tailing the spool")
     parser.set_defaults(handler=run)
@@ -128,6 +141,12 @@ def run(args: argparse.Namespace) -> int:
         return _fail("--batch-size must be at least 1", 2)
     if args.batch_bytes < 1 or not args.batch_seconds > 0:
         return _fail("--batch-bytes and --batch-seconds must be positive", 2)
+    if args.health_port is not None and not 0 < args.health_port < 65536:
+        return _fail(f"--health-port {args.health_port} is not a TCP port", 2)
+    if args.health_port is not None and args.from_spool is not None:
+        return _fail("--health-port serves the Kafka worker's probes: use it with --bootstrap", 2)
+    if not args.health_stale_seconds > 0:
+        return _fail("--health-stale-seconds must be positive", 2)
     for option in args.kafka_options:
         if "=" not in option or not option.partition("=")[0].strip():
             return _fail(f"-X wants KEY=VALUE, got {option!r}", 2)
@@ -170,7 +189,8 @@ def _consume_spool(args: argparse.Namespace, client: Any, stop: threading.Event)
 
 def _consume_kafka(args: argparse.Namespace, client: Any, stop: threading.Event) -> int:
     from consumers.batching import BatchLimits
-    from consumers.kafka_consumer import ConsumerConfig, consume_kafka
+    from consumers.health import serve_health
+    from consumers.kafka_consumer import ConsumerConfig, KafkaConsumerWorker
     from consumers.telemetry import setup_from_environment, shutdown
     from emitters.config import EmitterConfig
     from emitters.errors import PedigreeError
@@ -207,11 +227,21 @@ def _consume_kafka(args: argparse.Namespace, client: Any, stop: threading.Event)
     # often (10-15 % of the per-event CPU, bench/RESULTS.md).
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
+    health = None
     try:
-        stats = consume_kafka(config, client, stop=stop)
+        worker = KafkaConsumerWorker(config, client, stop=stop)
+        if args.health_port is not None:
+            health = serve_health(
+                worker.state, args.health_port, stale_after=args.health_stale_seconds
+            )
+        stats = worker.run()
+    except OSError as err:  # the health port is taken
+        return _fail(f"--health-port {args.health_port}: {err}")
     except Exception as err:  # noqa: BLE001 - a fatal Kafka error: one line
         return _fail(f"{type(err).__name__}: {err}")
     finally:
+        if health is not None:
+            health.shutdown()
         shutdown(providers)
     print(f"materialized {stats.events} events in {stats.batches} batches into {args.database};"
           f" {stats.dead_letters} dead-lettered")  # fmt: skip
