@@ -180,11 +180,21 @@ class SpoolWriter:
 
     def _open(self) -> None:
         self._sequence += 1
-        self._path = self.directory / f"{self._stem}-{self._sequence:06d}{OPEN_SUFFIX}"
-        self._file = self._path.open("wb")
-        # Held while the file is being written: a file whose lock can be taken belongs to a
-        # writer that died without closing it (SIGKILL, OOM, os._exit), see recover_orphans.
-        fcntl.flock(self._file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path = self.directory / f"{self._stem}-{self._sequence:06d}{OPEN_SUFFIX}"
+        # The lock is held while the file is being written: a file whose lock can be taken
+        # belongs to a writer that died without closing it (SIGKILL, OOM, os._exit), see
+        # recover_orphans.  So the file is created under a name no reader looks at, locked, and
+        # only then given its .open name: a reader never finds it unlocked while we live.
+        staging = path.with_name(f".{path.name}.new")
+        handle = staging.open("wb")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            staging.rename(path)
+        except BaseException:
+            handle.close()
+            staging.unlink(missing_ok=True)
+            raise
+        self._path, self._file = path, handle
         self._writer = Writer(self._file, _schema(), codec="null")
         self._count = 0
 
@@ -195,13 +205,16 @@ class SpoolWriter:
         if os.getpid() != self._pid:  # the parent's file: not ours to close
             self._after_fork()
             return None
-        self._writer.flush()
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        final = self._path.with_name(self._path.name.removesuffix(OPEN_SUFFIX) + CLOSED_SUFFIX)
-        self._path.rename(final)
-        self._writer = self._file = self._path = None
+        writer, handle, path = self._writer, self._file, self._path
+        self._writer = self._file = self._path = None  # whatever happens, the next write opens anew
+        final = path.with_name(path.name.removesuffix(OPEN_SUFFIX) + CLOSED_SUFFIX)
+        try:
+            writer.flush()
+            handle.flush()
+            os.fsync(handle.fileno())
+            path.rename(final)  # still locked: closing first would let a reader take it as orphan
+        finally:
+            handle.close()
         return final
 
     def close(self) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +20,7 @@ from emitters.spool import (
     read_events,
     read_file,
     read_spool,
+    recover_orphans,
 )
 from tests.events import all_project_events, simple_run_event
 from tests.json_equality import strictly_equal
@@ -117,6 +120,32 @@ def test_files_of_a_writer_that_died_are_recovered_not_lost(tmp_path: Path) -> N
     assert len(list(tmp_path.glob("*.avro.open"))) == 1
     live.close()
     assert len(list(read_events(tmp_path))) == 3
+
+
+def _recover_until(directory: Path, stop: Any, stolen: Any) -> None:
+    while not stop.is_set():
+        stolen.value += recover_orphans(directory)
+
+
+def test_a_live_writers_file_is_never_taken_for_an_orphan(tmp_path: Path) -> None:
+    """A consumer recovering orphans (another process, in a tight loop) while a writer opens
+    and rotates file after file: the writer's file is locked from before it is visible as
+    ``.open`` until after it is renamed, so none is stolen, no write fails, nothing is lost."""
+    context = multiprocessing.get_context("fork")
+    stop, stolen = context.Event(), context.Value("i", 0)
+    recoverer = context.Process(target=_recover_until, args=(tmp_path, stop, stolen))
+    recoverer.start()
+    try:
+        spool = SpoolWriter(tmp_path)
+        for index in range(600):
+            spool.write(SpooledMessage(value=b"%d" % index))
+            spool.rotate()
+    finally:
+        stop.set()
+        recoverer.join()
+    assert stolen.value == 0
+    values = [m.value for path in closed_files(tmp_path) for m in read_file(path)]
+    assert sorted(values) == sorted(b"%d" % index for index in range(600))
 
 
 def test_a_cut_short_last_block_loses_only_that_block(tmp_path: Path) -> None:
