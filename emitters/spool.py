@@ -7,8 +7,10 @@ encoding or OpenLineage JSON), so the spool and the topic decode through the sam
 
 Files and their life:
 
-* ``<host>-<pid>-<start ns>-<seq>.avro.open`` — being written by one process (its own file:
-  safe with many processes and with forked children, which start a file of their own);
+* ``.<name>.avro.open.new`` — just created, not yet locked (empty; renamed at once);
+* ``<host>-<pid>-<start ns>-<seq>.avro.open`` — being written by one process, which holds an
+  exclusive ``flock`` on it from before it has this name until after it loses it (its own
+  file: safe with many processes and with forked children, which start a file of their own);
 * ``….avro`` — complete; readers and ``pedigree spool flush`` only touch these.  A writer
   rotates (fsync, then an atomic rename) when a file holds ``max_messages_per_file`` messages
   or ``max_bytes_per_file`` bytes, and when it closes;
