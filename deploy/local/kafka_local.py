@@ -337,6 +337,36 @@ class LocalKafka:
                 proc.wait()
         self.processes = []
 
+    def kill(self, node_id: int) -> None:
+        """SIGKILL node ``node_id`` (``kill -9``: no shutdown, nothing flushed); its data
+        directory stays, so :meth:`restart` brings the same broker back."""
+        proc = self.processes[self._index(node_id)]
+        _signal_group(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    def restart(self, node_id: int) -> None:
+        """Start a killed node again on its data directory, and wait until the cluster lists
+        every broker again (``BrokerStartError`` otherwise).
+
+        With ``die_with_parent``, the node dies with the *thread* that restarts it: call this
+        from a thread that outlives the cluster (the main thread of a test).
+        """
+        index = self._index(node_id)
+        if self.processes[index].poll() is None:
+            raise KafkaLocalError(f"node {node_id} is running")
+        libs = self.libs or fetch()
+        java = find_java(self.java)
+        self.processes[index] = self._spawn(self.nodes[index], libs, java)
+        self._wait_ready()
+
+    def _index(self, node_id: int) -> int:
+        if not self.processes:
+            raise KafkaLocalError("not started")
+        ids = [node.node_id for node in self.nodes]
+        if node_id not in ids:
+            raise KafkaLocalError(f"no node {node_id}: the nodes are {ids}")
+        return ids.index(node_id)
+
     def __enter__(self) -> LocalKafka:
         if not self.processes:
             self.start()
@@ -397,17 +427,19 @@ class LocalKafka:
 
     def _launch(self, libs: Path, java: str) -> None:
         for node in self.nodes:
-            with node.console_path.open("ab") as console:
-                proc = subprocess.Popen(
-                    [*self._java_cmd(java, libs, node), "kafka.Kafka", str(node.config_path)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=console,
-                    stderr=subprocess.STDOUT,
-                    cwd=node.directory,
-                    start_new_session=True,  # own process group: stop() signals the group
-                    preexec_fn=_die_with_parent(os.getpid()) if self.die_with_parent else None,  # noqa: PLW1509
-                )
-            self.processes.append(proc)
+            self.processes.append(self._spawn(node, libs, java))
+
+    def _spawn(self, node: Node, libs: Path, java: str) -> subprocess.Popen[bytes]:
+        with node.console_path.open("ab") as console:
+            return subprocess.Popen(
+                [*self._java_cmd(java, libs, node), "kafka.Kafka", str(node.config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=console,
+                stderr=subprocess.STDOUT,
+                cwd=node.directory,
+                start_new_session=True,  # own process group: stop() signals the group
+                preexec_fn=_die_with_parent(os.getpid()) if self.die_with_parent else None,  # noqa: PLW1509
+            )
 
     def _java_cmd(self, java: str, libs: Path, node: Node) -> list[str]:
         return [
