@@ -1,4 +1,5 @@
-"""Send the spool to Kafka: every spooled message once, file by file.
+"""Send the spool to Kafka (or to an OpenLineage HTTP endpoint): every spooled message once,
+file by file.
 
 A flusher first *claims* a complete file by renaming it ``X.avro`` -> ``X.avro.sending-<pid>``
 (an atomic rename: of two flushers, one wins) and holds an exclusive lock on it while sending;
@@ -8,6 +9,12 @@ them the file is deleted.  Otherwise the number of leading messages acknowledged
 ``X.acked`` and the file renamed back, so the next flush resumes after them.  A message Kafka
 refuses for good (too large, invalid record) is moved to ``rejected/`` with the error, so it can
 neither block the spool nor be sent again and again.
+
+With ``http=True`` (``pedigree spool flush --http URL``; the emitter's ``http`` transport spools
+what it could not POST) each message is decoded and POSTed as OpenLineage JSON, one request per
+event, to the endpoint of ``PEDIGREE_HTTP_URL`` with ``PEDIGREE_HTTP_TOKEN``: a 2xx is the
+acknowledgement; 400, 413 and 422 (the endpoint will never take this event) send it to
+``rejected/``; anything else (401, 403, 5xx, a network error) stops the flush with the file kept.
 
 Exactly once holds whenever a flush completes, stops on a delivery failure or is told to stop.
 The one window for a repeat is a crash between Kafka's acknowledgement and the deletion of the
@@ -19,10 +26,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +41,7 @@ from typing import Any
 from emitters.config import EmitterConfig
 from emitters.spool import CLOSED_SUFFIX, SpooledMessage, SpoolWriter, closed_files, read_file
 
-__all__ = ["FlushReport", "flush_spool", "release_stale_claims"]
+__all__ = ["FlushReport", "HttpRefusal", "flush_spool", "release_stale_claims"]
 
 log = logging.getLogger("pedigree.spool")
 
@@ -83,7 +93,17 @@ def _record_acked(path: Path, count: int) -> None:
     temporary.replace(target)
 
 
+class HttpRefusal(Exception):
+    """What an HTTP endpoint answered for one event (or why it could not be sent)."""
+
+    def __init__(self, message: str, *, for_good: bool) -> None:
+        super().__init__(message)
+        self.for_good = for_good
+
+
 def _refused_for_good(err: Any) -> bool:
+    if isinstance(err, HttpRefusal):
+        return err.for_good
     try:
         return bool(err.fatal() or not err.retriable())
     except AttributeError:
@@ -130,6 +150,72 @@ class _FileSender:
             self.producer.poll(0)
 
 
+Send = Callable[[list[SpooledMessage], float, "threading.Event | None"], list[Any]]
+"""Sends a file's messages in order; returns per message True (acknowledged), None (not sent)
+or the error.  It stops at the first error that is not a refusal for good."""
+
+
+def _kafka_sender(producer: Any, topic: str) -> Send:
+    def send(
+        messages: list[SpooledMessage], deadline: float, stop: threading.Event | None
+    ) -> list[Any]:
+        sender = _FileSender(producer, topic, messages)
+        sender.send(deadline, stop)
+        producer.flush(max(0.0, deadline - time.monotonic()))
+        return sender.outcome
+
+    return send
+
+
+def _http_sender(config: EmitterConfig, request_timeout: float = 30.0) -> Send:
+    from emitters.codec import decode
+    from emitters.errors import InvalidEvent
+    from emitters.transports.http import endpoint
+
+    url = endpoint(config.http_url or "")
+    headers = {"Content-Type": "application/json"}
+    if config.http_token:
+        headers["Authorization"] = f"Bearer {config.http_token}"
+
+    def post(event: dict[str, Any], timeout: float) -> Any:
+        request = urllib.request.Request(  # noqa: S310 - the scheme is checked in endpoint()
+            url, data=json.dumps(event).encode(), headers=headers, method="POST"
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                response.read()
+            return True
+        except urllib.error.HTTPError as err:
+            detail = err.read(2000).decode("utf-8", "replace").strip()
+            return HttpRefusal(
+                f"POST {url}: HTTP {err.code} {detail or err.reason}",
+                for_good=err.code in (400, 413, 422),
+            )
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            reason = err.reason if isinstance(err, urllib.error.URLError) else err
+            return HttpRefusal(f"POST {url} failed: {reason}", for_good=False)
+
+    def send(
+        messages: list[SpooledMessage], deadline: float, stop: threading.Event | None
+    ) -> list[Any]:
+        outcome: list[Any] = [None] * len(messages)
+        for index, message in enumerate(messages):
+            left = deadline - time.monotonic()
+            if left <= 0 or (stop is not None and stop.is_set()):
+                break
+            try:
+                event = decode(message.value, validate=False)
+            except InvalidEvent as err:
+                outcome[index] = HttpRefusal(f"undecodable: {err}", for_good=True)
+                continue
+            outcome[index] = post(event, min(request_timeout, left))
+            if outcome[index] is not True and not _refused_for_good(outcome[index]):
+                break
+        return outcome
+
+    return send
+
+
 def flush_spool(
     directory: str | os.PathLike[str],
     config: EmitterConfig,
@@ -138,20 +224,25 @@ def flush_spool(
     producer: Any = None,
     progress: Callable[[FlushReport], None] | None = None,
     stop: threading.Event | None = None,
+    http: bool = False,
 ) -> FlushReport:
-    """Send every complete spool file to ``config.kafka_topic``; stop at the first failure,
-    at the timeout, or when ``stop`` is set."""
-    from confluent_kafka import Producer
-
-    from emitters.transports.kafka import producer_settings
-
+    """Send every complete spool file to ``config.kafka_topic`` (with ``http``: POST each
+    event to ``config.http_url``); stop at the first failure, at the timeout, or when ``stop``
+    is set."""
     folder = Path(directory)
     report = FlushReport()
     if not folder.is_dir():
         return report
     release_stale_claims(folder)
     deadline = time.monotonic() + timeout
-    producer = producer or Producer(producer_settings(config))
+    if http:
+        send = _http_sender(config)
+    else:
+        from confluent_kafka import Producer
+
+        from emitters.transports.kafka import producer_settings
+
+        send = _kafka_sender(producer or Producer(producer_settings(config)), config.kafka_topic)
     for path in closed_files(folder):
         if time.monotonic() > deadline or (stop is not None and stop.is_set()):
             break
@@ -163,7 +254,7 @@ def flush_spool(
         with claimed.open("rb") as lock:
             fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
             done = _flush_file(
-                path, claimed, producer, config=config, deadline=deadline, stop=stop, report=report
+                path, claimed, send, config=config, deadline=deadline, stop=stop, report=report
             )
         if not done:
             break
@@ -176,7 +267,7 @@ def flush_spool(
 def _flush_file(
     path: Path,
     claimed: Path,
-    producer: Any,
+    send: Send,
     *,
     config: EmitterConfig,
     deadline: float,
@@ -184,12 +275,11 @@ def _flush_file(
     report: FlushReport,
 ) -> bool:
     skip = _acked(path)
-    sender = _FileSender(producer, config.kafka_topic, list(read_file(claimed))[skip:])
-    sender.send(deadline, stop)
-    producer.flush(max(0.0, deadline - time.monotonic()))
+    messages = list(read_file(claimed))[skip:]
+    outcomes = send(messages, deadline, stop)
     prefix = 0
     refused: list[tuple[SpooledMessage, Any]] = []
-    for message, outcome in zip(sender.messages, sender.outcome, strict=True):
+    for message, outcome in zip(messages, outcomes, strict=True):
         if outcome is True:
             prefix += 1
         elif outcome is not None and _refused_for_good(outcome):
@@ -201,14 +291,14 @@ def _flush_file(
         _reject(path.parent, refused, config)
         report.rejected += len(refused)
     report.messages += prefix - len(refused)
-    if prefix == len(sender.messages):
+    if prefix == len(messages):
         claimed.unlink()
         _acked_path(path).unlink(missing_ok=True)
         report.files += 1
         return True
     _record_acked(path, skip + prefix)
     claimed.rename(path)
-    failures = [str(o) for o in sender.outcome if o not in (None, True)]
+    failures = [str(o) for o in outcomes[prefix:] if o not in (None, True)]
     report.errors += failures[:5] or [f"stopped with {path.name} unfinished (timeout or stop)"]
     return False
 
@@ -217,6 +307,6 @@ def _reject(folder: Path, refused: list[tuple[SpooledMessage, Any]], config: Emi
     """Keep messages Kafka will never take where a person can look at them."""
     with SpoolWriter(folder / "rejected", max_total_bytes=config.spool_max_bytes) as kept:
         for message, err in refused:
-            log.error("pedigree: Kafka refuses a spooled message for good: %s", err)
+            log.error("pedigree: a spooled message is refused for good: %s", err)
             with contextlib.suppress(Exception):
                 kept.write(message)

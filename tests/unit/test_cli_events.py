@@ -121,3 +121,17 @@ def test_stdin_to_stdout_pipeline_in_a_real_process(tmp_path: Path) -> None:
     assert garbage.returncode == 1
     assert garbage.stderr.decode().strip() == "-: truncated single-object header: 3 bytes"
     assert b"Traceback" not in garbage.stderr
+
+
+def test_spool_flush_says_where_it_could_send_and_refuses_a_bad_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("PEDIGREE_KAFKA_BOOTSTRAP", "PEDIGREE_TRANSPORT", "PEDIGREE_HTTP_URL"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["spool", "flush", "--dir", str(tmp_path)]) == 2
+    assert "pass --bootstrap HOST:PORT or --http URL" in capsys.readouterr().err
+    assert main(["spool", "flush", "--dir", str(tmp_path), "--http", "ftp://x"]) == 2
+    assert "expected http(s)://host" in capsys.readouterr().err
+    # nothing spooled: nothing to send, and it says so
+    assert main(["spool", "flush", "--dir", str(tmp_path), "--http", "http://127.0.0.1:9"]) == 0
+    assert capsys.readouterr().out.startswith("sent 0 events from 0 files to http://127.0.0.1:9/")
