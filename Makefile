@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit integration bench clean
+.PHONY: demo test lint typecheck unit integration bench clean browser
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Pedigree needs Python 3.11+; set PYTHON=/path/to/python3.11")'
@@ -33,8 +33,15 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest -m integration $(ARGS)
 
-test: lint typecheck
+test: lint typecheck browser
 	$(BIN)/pytest $(ARGS)
+
+# The explorer's browser tests drive Debian's headless Chromium (never a browser Playwright
+# downloads): installed here when missing; if it still is not there, those tests skip saying so.
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
+		|| echo "make: could not install chromium: the explorer's browser tests will be skipped"
 
 bench: $(STAMP)
 	$(BIN)/python bench/codec_bench.py

@@ -18,7 +18,9 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from api import __version__
 from api.context import ApiContext, Context
 from api.routes_catalog import router as catalog_router
+from api.routes_explorer import mount_explorer
 from api.routes_ingest import router as ingest_router
+from api.routes_layout import router as layout_router
 from api.routes_lineage import router as lineage_router
 from api.routes_rerun import router as rerun_router
 from api.routes_runs import router as runs_router
@@ -34,6 +36,9 @@ Pedigree answers *where did this model come from?* — and *how do I run it agai
 * **Lineage graph** in Marquez's shape; **provenance** of a model version (every run, exact
   dataset version, commit, image, parameters, resources, owners); **downstream impact** of a
   dataset version.
+
+* **Explorer**: a web page at `/` over these endpoints (provenance drawn from
+  `/api/v1/layout`, runs, comparisons, rerun specs).
 
 Authenticate with `Authorization: Bearer <token>`; a token reads and writes only its namespaces.
 Every limit (body size, batch length, depth, node count, page size) answers a 4xx naming it.
@@ -105,6 +110,8 @@ def create_app(
     app.include_router(runs_router)
     app.include_router(catalog_router)
     app.include_router(rerun_router)
+    app.include_router(layout_router)
+    mount_explorer(app)
     _telemetry(app, meter_provider, tracer_provider)
 
     @app.exception_handler(WarehouseUnavailable)

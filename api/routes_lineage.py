@@ -21,7 +21,15 @@ from api.graph import Direction, Edge, Traversal, traverse
 from api.nodes import NodeRef, parse_node_id
 from api.views import dataset_version_view, node_type, run_view
 
-__all__ = ["router"]
+__all__ = [
+    "Boundary",
+    "EdgeModel",
+    "Provenance",
+    "ProvenanceNode",
+    "graph_limits",
+    "router",
+    "walk_from",
+]
 
 router = APIRouter(tags=["lineage"])
 
@@ -80,7 +88,8 @@ def _readable(caller: Principal) -> Any:
     return lambda node: caller.can_read(node.namespace)
 
 
-def _limits(ctx: ApiContext, depth: int | None, max_nodes: int | None) -> tuple[int, int]:
+def graph_limits(ctx: ApiContext, depth: int | None, max_nodes: int | None) -> tuple[int, int]:
+    """A graph request's depth and maxNodes, with the server's defaults; 422 past its limits."""
     limits = ctx.limits
     return (
         bounded("depth", depth, limits.default_depth, limits.max_depth),
@@ -231,7 +240,7 @@ async def lineage(
     depth: int | None = Query(None, description="edges from the start node (default 5)"),
     maxNodes: int | None = Query(None, description="nodes at most (default 500)"),
 ) -> LineageGraph:
-    depth_, nodes_ = _limits(ctx, depth, maxNodes)
+    depth_, nodes_ = graph_limits(ctx, depth, maxNodes)
 
     def answer() -> LineageGraph:
         start = _resolve(ctx, caller, _parse(nodeId))
@@ -283,6 +292,55 @@ def _provenance(
     )
 
 
+def walk_from(
+    ctx: ApiContext,
+    caller: Principal,
+    *,
+    model: str | None,
+    version: str | None,
+    node_id: str | None,
+    direction: Literal["upstream", "downstream"],
+    depth: int,
+    max_nodes: int,
+) -> Provenance:
+    """Provenance (upstream) or impact (downstream) from a model version (``model`` and
+    ``version``) or a node id (a dataset version or a run), as the caller may see it; 404 for
+    what it may not read, 400 for a start that is not a dataset version or a run."""
+    found: dict[str, Any] | None = None
+    if model is not None and version is not None:
+        found = ctx.warehouse.model_version(model, version)
+        if found is None or not caller.can_read(found["dataset"].namespace):
+            raise not_found(f"model {model!r} version {version!r}")
+        start: NodeRef = found["dataset"]
+        producer = found["producingRun"]
+        if producer and not ctx.warehouse.visible_runs([producer], run_scope(caller)):
+            found["producingRun"] = None  # another tenant's run: not even its id
+        found = {**found, "dataset": start.id}
+    else:
+        assert node_id is not None
+        start = _parse(node_id)
+        if not start.versioned:
+            raise HTTPException(
+                400,
+                f"{'provenance' if direction == 'upstream' else 'impact'} starts at a dataset "
+                "version (dataset:NS:NAME#VERSION) or a run (run:ID); for a job or a whole "
+                "dataset use /api/v1/lineage",
+            )
+        start = _resolve(ctx, caller, start)
+    walk = _walk(
+        ctx, caller=caller, start=start, direction=direction, depth=depth, max_nodes=max_nodes
+    )
+    return _provenance(
+        ctx,
+        walk=walk,
+        direction=direction,
+        depth=depth,
+        max_nodes=max_nodes,
+        model=found,
+        caller=caller,
+    )
+
+
 @router.get(
     "/api/v1/provenance",
     response_model=Provenance,
@@ -302,45 +360,21 @@ async def provenance(
     depth: int | None = Query(None, description="edges from the start node (default 5)"),
     maxNodes: int | None = Query(None, description="nodes at most (default 500)"),
 ) -> Provenance:
-    depth_, nodes_ = _limits(ctx, depth, maxNodes)
+    depth_, nodes_ = graph_limits(ctx, depth, maxNodes)
     if (model is None) == (nodeId is None) or (model is not None and version is None):
         raise HTTPException(400, "give either model and version, or nodeId")
 
-    def answer() -> Provenance:
-        found: dict[str, Any] | None = None
-        if model is not None and version is not None:
-            found = ctx.warehouse.model_version(model, version)
-            if found is None or not caller.can_read(found["dataset"].namespace):
-                raise not_found(f"model {model!r} version {version!r}")
-            start: NodeRef = found["dataset"]
-            producer = found["producingRun"]
-            if producer and not ctx.warehouse.visible_runs([producer], run_scope(caller)):
-                found["producingRun"] = None  # another tenant's run: not even its id
-            found = {**found, "dataset": start.id}
-        else:
-            assert nodeId is not None
-            start = _parse(nodeId)
-            if not start.versioned:
-                raise HTTPException(
-                    400,
-                    "provenance starts at a dataset version (dataset:NS:NAME#VERSION) or "
-                    "a run (run:ID); for a job or a whole dataset use /api/v1/lineage",
-                )
-            start = _resolve(ctx, caller, start)
-        walk = _walk(
-            ctx, caller=caller, start=start, direction="upstream", depth=depth_, max_nodes=nodes_
-        )
-        return _provenance(
-            ctx,
-            walk=walk,
-            direction="upstream",
-            depth=depth_,
-            max_nodes=nodes_,
-            model=found,
-            caller=caller,
-        )
-
-    return await asyncio.to_thread(answer)
+    return await asyncio.to_thread(
+        walk_from,
+        ctx,
+        caller,
+        model=model,
+        version=version,
+        node_id=nodeId,
+        direction="upstream",
+        depth=depth_,
+        max_nodes=nodes_,
+    )
 
 
 @router.get(
@@ -357,26 +391,16 @@ async def impact(
     depth: int | None = Query(None, description="edges from the start node (default 5)"),
     maxNodes: int | None = Query(None, description="nodes at most (default 500)"),
 ) -> Provenance:
-    depth_, nodes_ = _limits(ctx, depth, maxNodes)
+    depth_, nodes_ = graph_limits(ctx, depth, maxNodes)
 
-    def answer() -> Provenance:
-        start = _parse(nodeId)
-        if not start.versioned:
-            raise HTTPException(
-                400, "impact starts at a dataset version (dataset:NS:NAME#VERSION) or a run"
-            )
-        start = _resolve(ctx, caller, start)
-        walk = _walk(
-            ctx, caller=caller, start=start, direction="downstream", depth=depth_, max_nodes=nodes_
-        )
-        return _provenance(
-            ctx,
-            walk=walk,
-            direction="downstream",
-            depth=depth_,
-            max_nodes=nodes_,
-            model=None,
-            caller=caller,
-        )
-
-    return await asyncio.to_thread(answer)
+    return await asyncio.to_thread(
+        walk_from,
+        ctx,
+        caller,
+        model=None,
+        version=None,
+        node_id=nodeId,
+        direction="downstream",
+        depth=depth_,
+        max_nodes=nodes_,
+    )

@@ -144,6 +144,7 @@ class Demo:
         second = report["models"][1]
         version, train = second["model_version"], second["train_run"]
         self.say("\nopen (Ctrl-C to stop):")
+        self.say(f"  explorer     {self.base}/#/graph?model={MODEL_NAME}&version={version}")
         self.say(
             f"  provenance   {self.base}/api/v1/provenance?model={MODEL_NAME}&version={version}"
         )

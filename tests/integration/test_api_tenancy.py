@@ -193,6 +193,11 @@ CASES: dict[str, Callable[[World], list[Ask]]] = {
         by_id(nodeId=f"run:{w.vision.train}"),
         by_id(nodeId=w.vision.node("models/detector", "sha256:model-1")),
     ],
+    "/api/v1/layout": lambda w: [
+        by_id(model=w.vision.model, version="1"),
+        by_id(nodeId=f"run:{w.vision.train}"),
+        by_id(nodeId=w.vision.node("raw/images", "v1"), direction="downstream"),
+    ],
     "/api/v1/impact": lambda w: [
         by_id(nodeId=w.vision.node("raw/images", "v1")),
         by_id(nodeId=f"run:{w.vision.prepare}"),
