@@ -41,7 +41,13 @@ from typing import Any
 from emitters.config import EmitterConfig
 from emitters.spool import CLOSED_SUFFIX, SpooledMessage, SpoolWriter, closed_files, read_file
 
-__all__ = ["FlushReport", "HttpRefusal", "flush_spool", "release_stale_claims"]
+__all__ = [
+    "FlushReport",
+    "HttpRefusal",
+    "flush_earlier_spool_in_background",
+    "flush_spool",
+    "release_stale_claims",
+]
 
 log = logging.getLogger("pedigree.spool")
 
@@ -310,3 +316,25 @@ def _reject(folder: Path, refused: list[tuple[SpooledMessage, Any]], config: Emi
             log.error("pedigree: a spooled message is refused for good: %s", err)
             with contextlib.suppress(Exception):
                 kept.write(message)
+
+
+def flush_earlier_spool_in_background(
+    config: EmitterConfig, stop: threading.Event, *, http: bool = False
+) -> threading.Thread | None:
+    """At an emitter's start: send what earlier runs left in the spool (bounded, in a daemon
+    thread, stopped cleanly -- progress recorded, file given back -- when ``stop`` is set)."""
+    if not (config.spool_dir.is_dir() and closed_files(config.spool_dir)):
+        return None
+    where = "the API" if http else "Kafka"
+
+    def flush() -> None:
+        try:
+            report = flush_spool(config.spool_dir, config, timeout=30.0, stop=stop, http=http)
+            if report.messages:
+                log.info("pedigree: sent %d spooled lineage events to %s", report.messages, where)
+        except Exception as err:  # noqa: BLE001 - a later flush will retry
+            log.warning("pedigree: could not flush the spool at start: %r", err)
+
+    thread = threading.Thread(target=flush, name="pedigree-spool-flush", daemon=True)
+    thread.start()
+    return thread

@@ -2,12 +2,14 @@
 
 ``PEDIGREE_HTTP_URL`` is either the endpoint itself or a base URL, to which
 ``/api/v1/lineage`` is appended.  ``PEDIGREE_HTTP_TOKEN`` is sent as a bearer token.  A failed
-request (network error, timeout, non-2xx answer) spools the event.
+request (network error, timeout, non-2xx answer) spools the event; what earlier runs spooled
+is POSTed in the background at start (as ``pedigree spool flush --http`` does).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 from typing import Any, ClassVar
@@ -15,6 +17,7 @@ from urllib.parse import urlsplit
 
 from emitters.config import EmitterConfig
 from emitters.spool import SpooledMessage
+from emitters.spool_flush import flush_earlier_spool_in_background
 from emitters.transports.base import EmitterStats, Fallback, Transport
 
 __all__ = ["HttpTransport", "endpoint"]
@@ -39,6 +42,14 @@ class HttpTransport(Transport):
         self._spool = spool
         self._stats = stats
         self._timeout = timeout
+        self._stop_flush = threading.Event()
+        self._flusher = flush_earlier_spool_in_background(config, self._stop_flush, http=True)
+
+    def close(self, timeout: float) -> bool:
+        self._stop_flush.set()
+        if self._flusher is not None:  # stops between two requests; a daemon if one hangs
+            self._flusher.join(max(0.5, timeout))
+        return True
 
     def send(self, event: dict[str, Any], message: SpooledMessage) -> None:
         headers = {"Content-Type": "application/json"}

@@ -19,7 +19,8 @@ from functools import partial
 from typing import Any, ClassVar
 
 from emitters.config import EmitterConfig
-from emitters.spool import SpooledMessage, closed_files
+from emitters.spool import SpooledMessage
+from emitters.spool_flush import flush_earlier_spool_in_background
 from emitters.transports.base import EmitterStats, Fallback, Transport
 
 __all__ = ["KafkaTransport", "producer_settings"]
@@ -61,19 +62,6 @@ def producer_settings(config: EmitterConfig) -> dict[str, Any]:
     }
 
 
-def _flush_earlier_spool(config: EmitterConfig, stop: threading.Event) -> None:
-    """At start: send what earlier runs left in the spool (bounded, in the background, and
-    stopped cleanly — progress recorded, file given back — when the emitter closes)."""
-    from emitters.spool_flush import flush_spool
-
-    try:
-        report = flush_spool(config.spool_dir, config, timeout=30.0, stop=stop)
-        if report.messages:
-            log.info("pedigree: sent %d spooled lineage events to Kafka", report.messages)
-    except Exception as err:  # noqa: BLE001 - a later flush will retry
-        log.warning("pedigree: could not flush the spool at start: %r", err)
-
-
 class _Closed:
     """Stands in for the producer after close, so librdkafka's threads and sockets go."""
 
@@ -95,15 +83,7 @@ class KafkaTransport(Transport):
         self._inflight: dict[int, SpooledMessage] = {}
         self._next_id = 0
         self._stop_flush = threading.Event()
-        self._flusher: threading.Thread | None = None
-        if closed_files(config.spool_dir) if config.spool_dir.is_dir() else []:
-            self._flusher = threading.Thread(
-                target=_flush_earlier_spool,
-                args=(config, self._stop_flush),
-                name="pedigree-spool-flush",
-                daemon=True,
-            )
-            self._flusher.start()
+        self._flusher = flush_earlier_spool_in_background(config, self._stop_flush)
 
     def send(self, event: dict[str, Any], message: SpooledMessage) -> None:
         from confluent_kafka import KafkaException

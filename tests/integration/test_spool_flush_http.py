@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from emitters.client import Emitter
@@ -72,3 +73,29 @@ def test_events_spooled_by_the_http_transport_reach_the_api_once(
 
     again = _flush(spool, api.base, VISION)
     assert json.loads(again.stdout)["messages"] == 0  # nothing is sent twice
+
+
+def test_the_next_http_emitter_sends_what_an_earlier_one_spooled(
+    api: Api,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "job-spool"
+    pipeline = pipeline_events("vision", seed=22)
+    down = EmitterConfig(transport="http", http_url="http://127.0.0.1:9", spool_dir=spool)
+    earlier = Emitter(down)
+    for event in pipeline.events:
+        earlier.emit(event)
+    earlier.close(timeout=30)
+    assert earlier.stats.spooled == len(pipeline.events)
+    # the next job's emitter reaches the API: at start it POSTs the spool in the background
+    up = EmitterConfig(transport="http", http_url=api.base, http_token=VISION, spool_dir=spool)
+    running = Emitter(up)
+    deadline = time.monotonic() + 30
+    # the job runs meanwhile (a file being sent is claimed: *.avro.sending-<pid>)
+    while list(spool.glob("*.avro*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    running.close(timeout=30)
+    assert not list(spool.glob("*.avro*"))  # every file sent and deleted
+    api.wait_for_run(pipeline.deploy, "COMPLETE")
+    train = api.get(f"/api/v1/runs/{pipeline.train}", ADMIN).json()
+    assert train["run"]["code"]["gitCommit"] == f"{22:040x}"
