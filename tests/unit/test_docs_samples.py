@@ -32,6 +32,7 @@ SKIPPED = {
     ("docs/kubernetes-watcher.md", "pedigree watch-k8s --namespace ml"),
     ("docs/operations.md", "pedigree consume --bootstrap kafka:9092 --clickhouse http://"),
     ("docs/security.md", "export PEDIGREE_KAFKA_BOOTSTRAP=broker-1.example.com:9093"),
+    ("docs/kubernetes.md", "kubectl create namespace pedigree"),
 }  # fmt: skip
 """(document, start of the first line) of every skipped block: the samples that cannot run here
 (a cluster, ``make test`` itself).  Keep it short; a new skip is added here on purpose."""

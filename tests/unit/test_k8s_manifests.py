@@ -450,3 +450,17 @@ def test_the_strimzi_topics_are_what_pedigree_topics_create_makes() -> None:
         assert document["spec"]["replicas"] == spec.replication_factor == 3
         assert {k: str(v) for k, v in document["spec"]["config"].items()} == dict(spec.configs)
     assert config_map(rendered("overlays/prod"))["PEDIGREE_KAFKA_TOPIC"] == specs[0].name
+
+
+def test_the_first_install_selector_picks_the_config_and_policies_before_the_workloads() -> None:
+    """docs/kubernetes.md applies `--selector '!app.kubernetes.io/component'` first: the
+    ConfigMap the Jobs read and the NetworkPolicies, but no workload (consumers started before
+    the migrate Job would migrate a cluster with the single-node DDL)."""
+    objects = rendered("overlays/prod")
+    first = {
+        (o["kind"], o["metadata"]["name"])
+        for o in objects
+        if "app.kubernetes.io/component" not in o["metadata"].get("labels", {})
+    }
+    assert ("ConfigMap", "pedigree-config") in first
+    assert {kind for kind, _ in first} == {"ConfigMap", "NetworkPolicy"}
