@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,6 +46,20 @@ FUZZER = "fuzz-token"
 LIMITED = "fuzz-nlp-token"
 """Reads and writes only nlp's: every other request uses it, to cross the tenant boundary."""
 EXAMPLES = 30
+
+HEAD_LIMIT = 16 * 1024
+"""uvicorn's (h11's) bound on a request's line and headers: past it the server answers 400 and
+closes the connection before the app sees anything -- and as the client is still sending, the
+400 may be lost to a reset.  Either is the HTTP layer refusing, not the app failing."""
+
+
+def _head_size(case: Any, base_url: str) -> int:
+    request = requests.Request(
+        case.method, base_url + case.formatted_path, params=case.query, headers=case.headers
+    ).prepare()
+    return len(request.url or "") + sum(len(k) + len(v) + 4 for k, v in request.headers.items())
+
+
 """Per operation and generation mode (positive, negative)."""
 
 
@@ -144,6 +159,13 @@ def test_no_generated_request_gets_a_5xx(api: Api, seeded: Pipeline) -> None:
                 mix_known(case, data, known)
                 token = LIMITED if next(calls) % 2 else FUZZER
                 auth = {"Authorization": f"Bearer {token}"}
+                if _head_size(case, api.base) > HEAD_LIMIT - 1024:
+                    try:
+                        refused = case.call(base_url=api.base, headers=auth, timeout=30)
+                    except requests.RequestException:
+                        return  # reset while sending: the HTTP layer refused it
+                    assert 400 <= refused.status_code < 500, refused.text[:300]
+                    return
                 response = case.call(base_url=api.base, headers=auth, timeout=30)
                 assert response.status_code < 500, (
                     f"{case.method} {case.formatted_path} {case.query} {case.body!r:.300} -> "
