@@ -72,12 +72,12 @@ class Service:
         import clickhouse_connect
 
         from api.app import create_app
-        from consumers.migrate import migrate
+        from consumers.migrate import cluster_from_env, migrate
 
         self.options = options
         self.lock = threading.RLock()
         self.raw_client = clickhouse_connect.get_client(dsn=options.clickhouse_dsn)
-        migrate(self.raw_client, options.database)
+        migrate(self.raw_client, options.database, cluster=cluster_from_env())
         self.warehouse = Warehouse(
             self.raw_client,
             options.database,

@@ -14,7 +14,9 @@ to be re-runnable (``IF NOT EXISTS``), so a migration interrupted half-way is si
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,11 @@ from typing import Any
 from consumers.errors import ChecksumMismatch, MigrationError
 
 __all__ = [
+    "CLUSTER_ENV",
     "SCHEMA_DIR",
     "Migration",
     "cluster_ddl",
+    "cluster_from_env",
     "load_migrations",
     "migrate",
     "render",
@@ -117,6 +121,17 @@ def cluster_ddl(sql: str, cluster: str) -> str:
         # Replicated tables deduplicate insert blocks through Keeper: the replicated window.
         out.append(variant.replace("non_replicated_dedup", "replicated_dedup"))
     return ";\n\n".join(out) + ";\n"
+
+
+CLUSTER_ENV = "PEDIGREE_CLICKHOUSE_CLUSTER"
+
+
+def cluster_from_env(environ: Mapping[str, str] | None = None) -> str | None:
+    """The ClickHouse cluster every command migrates with (``PEDIGREE_CLICKHOUSE_CLUSTER``):
+    set it wherever ``consume``, ``serve`` or ``rebuild`` run against a cluster, so that one
+    started before ``pedigree migrate --cluster`` creates replicated tables, never local ones."""
+    value = (os.environ if environ is None else environ).get(CLUSTER_ENV, "").strip()
+    return value or None
 
 
 def migrate(

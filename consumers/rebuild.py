@@ -38,7 +38,7 @@ from typing import Any
 from consumers.errors import ConsumerError
 from consumers.kafka_consumer import ConsumerConfig, ConsumeStats, consume_kafka
 from consumers.materialize import EventMeta, rows_for_events
-from consumers.migrate import migrate
+from consumers.migrate import cluster_from_env, migrate
 from consumers.tables import COLUMNS, TABLES
 from emitters.codec import decode
 from emitters.errors import InvalidEvent
@@ -80,7 +80,7 @@ def _count(client: Any, database: str, table: str) -> int:
 
 def _fresh(client: Any, database: str) -> None:
     """Migrate ``database``, which must be new or empty."""
-    migrate(client, database)
+    migrate(client, database, cluster=cluster_from_env())
     filled = [t for t in TABLES if _count(client, database, t)]
     if filled:
         raise RebuildError(
@@ -167,7 +167,7 @@ def rebuild(
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     source = _identifier(database)
-    migrate(client, source)
+    migrate(client, source, cluster=cluster_from_env())
     if target is None:
         into = source
         for table in DERIVED_TABLES:

@@ -133,7 +133,7 @@ def _fail(message: str, code: int = 1) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from consumers.errors import ConsumerError
-    from consumers.migrate import migrate
+    from consumers.migrate import cluster_from_env, migrate
 
     if args.bootstrap is None and args.from_spool is None:
         return _fail("name a source: --bootstrap HOST:PORT (Kafka) or --from-spool DIR", 2)
@@ -157,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
         import clickhouse_connect
 
         client = clickhouse_connect.get_client(dsn=_dsn(args.clickhouse))
-        migrate(client, args.database)
+        migrate(client, args.database, cluster=cluster_from_env())
     except ImportError:
         return _fail("needs the server extra: pip install 'pedigree[server]'", 2)
     except ConsumerError as err:

@@ -51,7 +51,12 @@ def add_parser(commands: Any) -> None:
         default=os.environ.get("PEDIGREE_CLICKHOUSE_DATABASE", "pedigree"),
         help="database name (default: %(default)s)",
     )
-    parser.add_argument("--cluster", metavar="NAME", help="generate the ClickHouse-cluster variant")
+    parser.add_argument(
+        "--cluster",
+        metavar="NAME",
+        help="the ClickHouse-cluster variant (ON CLUSTER, Replicated*); default "
+        "$PEDIGREE_CLICKHOUSE_CLUSTER, which consume, serve and rebuild migrate with too",
+    )
     parser.add_argument("--print", action="store_true", help="print the SQL, run nothing")
     parser.set_defaults(handler=run)
 
@@ -67,8 +72,9 @@ def _dsn(url: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from consumers.errors import ConsumerError
-    from consumers.migrate import cluster_ddl, load_migrations, migrate, render
+    from consumers.migrate import cluster_ddl, cluster_from_env, load_migrations, migrate, render
 
+    args.cluster = args.cluster or cluster_from_env()
     if args.print:
         try:
             for migration in load_migrations():

@@ -85,3 +85,20 @@ def test_consume_from_spool_materializes_wrapped_runs_once(tmp_path: Path) -> No
     )
     assert missing.returncode == 2
     assert "--from-spool" in missing.stderr
+
+
+def test_every_command_migrates_with_the_cluster_of_the_environment(tmp_path: Path) -> None:
+    """PEDIGREE_CLICKHOUSE_CLUSTER set: migrate prints the cluster variant, and a consumer
+    started against a warehouse without that cluster refuses rather than create local tables."""
+    env = {**os.environ, "PEDIGREE_CLICKHOUSE_CLUSTER": "lineage"}
+    printed = subprocess.run([*PEDIGREE, "--print"], cwd=tmp_path, env=env, capture_output=True,
+                             text=True, check=False, timeout=60)  # fmt: skip
+    assert "CREATE TABLE IF NOT EXISTS `pedigree`.runs ON CLUSTER lineage" in printed.stdout
+    assert "ReplicatedReplacingMergeTree" in printed.stdout
+    consume = subprocess.run(
+        [sys.executable, "-m", "pedigree.cli", "consume", "--from-spool", str(tmp_path / "spool")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert consume.returncode == 1
+    assert "Requested cluster 'lineage' not found" in consume.stderr
+    assert "Traceback" not in consume.stderr
