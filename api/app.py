@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -113,6 +114,8 @@ def create_app(
     app.include_router(layout_router)
     mount_explorer(app)
     _telemetry(app, meter_provider, tracer_provider)
+    # graph answers run to hundreds of KiB of repetitive JSON: compressed for clients that ask
+    app.add_middleware(GZipMiddleware, minimum_size=4096, compresslevel=5)
 
     @app.exception_handler(WarehouseUnavailable)
     async def warehouse_down(_request: Request, err: WarehouseUnavailable) -> JSONResponse:

@@ -272,3 +272,18 @@ def test_gzip_bodies_are_accepted_and_bounded(api: Api) -> None:
     assert api.http.post(url, data=b"not gzip", headers=headers).status_code == 400
     other = {**headers, "Content-Encoding": "br"}
     assert api.http.post(url, data=b"{}", headers=other).status_code == 415
+
+
+def test_large_answers_are_compressed_for_clients_that_ask(api: Api, vision: Pipeline) -> None:
+    import gzip
+
+    url = f"{api.base}/api/v1/lineage?nodeId=run:{vision.train}&depth=5"
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    plain = api.http.get(url, headers={**auth, "Accept-Encoding": "identity"})
+    packed = api.http.get(url, headers={**auth, "Accept-Encoding": "gzip"}, stream=True)
+    wire = packed.raw.read(decode_content=False)
+    assert len(plain.content) > 4096  # over the threshold: worth compressing
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert len(wire) < len(plain.content) / 3
+    assert json.loads(gzip.decompress(wire)) == plain.json()

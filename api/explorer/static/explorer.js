@@ -349,7 +349,7 @@ async function graph(params) {
     h("div", { class: "graph-wrap" }, h("div", { class: "graph-scroll" }, svg), side));
   // fit the width when that keeps the text readable; past that, scroll (and zoom by hand)
   const room = svg.parentElement.clientWidth - 2;
-  if (room > 0 && data.layout.width > room) zoom(Math.max(0.6, room / data.layout.width));
+  if (room > 0 && data.layout.width > room) zoom(Math.max(0.85, room / data.layout.width));
   const elapsed = Math.round(performance.now() - started);
   svg.dataset.renderMs = String(elapsed);
   const start = focusables.find((el) => el.dataset.id === data.start);
