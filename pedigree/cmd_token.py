@@ -16,6 +16,7 @@ _EPILOG = """\
 examples:
   pedigree token --name vision-team --read vision --read 's3://vision-*' --write vision
   pedigree token --name auditors --read '*'
+  pedigree token --name ci --write ci --json | jq -r .token
 
 Add the printed entry to the "tokens" list of the file `pedigree serve --tokens FILE` reads
 ({"tokens": [...]}); give the token to its user, who sends 'Authorization: Bearer <token>'.
@@ -39,6 +40,9 @@ def add_parser(commands: Any) -> None:
         "--write", action="append", default=[], metavar="PATTERN",
         help="a namespace (or glob) it may write (and read), repeatable",
     )  # fmt: skip
+    parser.add_argument(
+        "--json", action="store_true", help='print {"token": ..., "entry": {...}} for scripts'
+    )
     parser.set_defaults(handler=run)
 
 
@@ -51,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
     token = new_token()
     entry = {"name": args.name, "sha256": hash_token(token), "read": args.read,
              "write": args.write}  # fmt: skip
+    if args.json:
+        print(json.dumps({"token": token, "entry": entry}))
+        return 0
     print(f"token (give it to {args.name}; it is not stored anywhere): {token}")
     print("entry for the token file:")
     print(json.dumps(entry, indent=2))

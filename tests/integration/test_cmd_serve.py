@@ -130,3 +130,16 @@ def test_token_prints_a_token_whose_hash_is_the_entry(tmp_path: Path) -> None:
     assert principal.can_read("s3://vision-data")
     assert not principal.can_read("nlp")
     assert token not in json.dumps(entry)
+
+
+def test_token_json_is_one_object_a_script_can_use(tmp_path: Path) -> None:
+    from api.auth import TokenTable
+
+    result = subprocess.run([*PEDIGREE, "token", "--name", "ci", "--write", "ci", "--json"],
+                            capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    made = json.loads(result.stdout)
+    assert made["entry"]["name"] == "ci"
+    principal = TokenTable.from_entries([made["entry"]]).authenticate(made["token"])
+    assert principal is not None
+    assert principal.can_write("ci")
+    assert not principal.can_read("vision")
