@@ -102,7 +102,7 @@ class Emitter:
         if self.config.disabled:
             return
         try:
-            self.stats.emitted += 1
+            self.stats.count("emitted")
             headers = _trace_headers()
             if self._closed:
                 self._deliver(event, headers, transport=None)
@@ -114,7 +114,7 @@ class Emitter:
             if self.closed:  # close() ran meanwhile: nobody reads the queue any more
                 self._drain_to_spool()
         except Exception as err:  # noqa: BLE001 - lineage must never break the job
-            self.stats.lost += 1
+            self.stats.count("lost")
             self.stats.note(f"emit failed: {err!r}")
             log.error("pedigree: could not emit a lineage event: %r", err)
 
@@ -216,7 +216,7 @@ class Emitter:
             self._spool.keep(message, f"the {transport.kind} transport failed: {err!r}")
 
     def _reject(self, event: Mapping[str, Any], err: InvalidEvent) -> None:
-        self.stats.rejected += 1
+        self.stats.count("rejected")
         self.stats.note(f"invalid event: {err}")
         log.error("pedigree: invalid lineage event not sent: %s", err)
         try:
@@ -228,7 +228,7 @@ class Emitter:
                 raise OSError(f"{folder} already holds {_MAX_REJECTED} rejected events")
             path.write_text(json.dumps(record, default=repr))  # ASCII: survives lone surrogates
         except (OSError, TypeError, ValueError) as write_err:
-            self.stats.lost += 1
+            self.stats.count("lost")
             log.error("pedigree: could not keep the invalid event: %s", write_err)
 
     def _safely(self, fn: Any) -> None:

@@ -32,9 +32,17 @@ class EmitterStats:
     rejected: int = 0  # invalid events, kept as JSON under <spool>/rejected/
     lost: int = 0  # could not even be spooled (spool full or unwritable); logged as errors
     errors: list[str] = field(default_factory=list)  # the last few problems, newest last
+    # counted from the job's threads and from librdkafka's delivery callbacks alike
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count(self, name: str, amount: int = 1) -> None:
+        """Add to one of the counters (``+=`` on an attribute is not atomic across threads)."""
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
 
     def note(self, problem: str) -> None:
-        self.errors = [*self.errors[-9:], problem]
+        with self._lock:
+            self.errors = [*self.errors[-9:], problem]
 
 
 class Fallback:
@@ -57,9 +65,9 @@ class Fallback:
                 self._writer.write(message)
                 if self._closed:  # after close nobody rotates: make each message visible now
                     self._writer.rotate()
-            self._stats.spooled += 1
+            self._stats.count("spooled")
         except (OSError, SpoolFull) as err:
-            self._stats.lost += 1
+            self._stats.count("lost")
             self._stats.note(f"could not spool a message ({why}): {err}")
             log.error("pedigree: lost a lineage event: %s (spooling it because %s)", err, why)
 

@@ -61,7 +61,7 @@ class HttpTransport(Transport):
         try:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:  # noqa: S310
                 response.read()
-            self._stats.sent += 1
+            self._stats.count("sent")
         except (urllib.error.URLError, OSError, ValueError) as err:
             if isinstance(err, urllib.error.HTTPError):
                 detail: object = f"HTTP {err.code} {err.reason}"

@@ -109,7 +109,7 @@ class KafkaTransport(Transport):
         if message is None:  # already spooled by close()
             return
         if err is None:
-            self._stats.sent += 1
+            self._stats.count("sent")
             self._unreachable = False
         else:
             self._stats.note(f"Kafka delivery failed: {err}")

@@ -237,3 +237,23 @@ def test_http_endpoint_rules() -> None:
     assert endpoint("https://x/api/v1/lineage") == "https://x/api/v1/lineage"
     with pytest.raises(ValueError, match="PEDIGREE_HTTP_URL='ftp://x'"):
         endpoint("ftp://x")
+
+
+def test_stats_counted_from_many_threads_lose_no_count() -> None:
+    import sys
+
+    from emitters.transports.base import EmitterStats
+
+    stats = EmitterStats()
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show
+    try:
+        workers = [threading.Thread(target=lambda: [stats.count("sent") for _ in range(20_000)])
+                   for _ in range(8)]  # fmt: skip
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert stats.sent == 160_000
