@@ -104,6 +104,9 @@ def traverse(
             found += [(e.destination, e.origin, e) for e in upstream(frontier, max_nodes + 1)]
         if direction in ("downstream", "both") and downstream is not None:
             found += [(e.origin, e.destination, e) for e in downstream(frontier, max_nodes + 1)]
+        # in a stable order, whatever order storage returned them in: a node reached from two
+        # frontier nodes always gets the same path (and a truncated answer the same nodes)
+        found.sort(key=lambda item: (item[0].id, item[1].id))
         next_frontier: list[NodeRef] = []
         for source, reached, edge in found:
             key = (edge.origin.id, edge.destination.id)

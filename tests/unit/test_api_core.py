@@ -205,3 +205,28 @@ def test_limits_come_from_the_environment_and_bad_values_are_named() -> None:
         ApiSettings.limits_from_environment({"PEDIGREE_API_MAX_NODES": "lots"})
     with pytest.raises(ValueError, match="PEDIGREE_API_MAX_DEPTH must be positive"):
         ApiSettings.limits_from_environment({"PEDIGREE_API_MAX_DEPTH": "0"})
+
+
+def test_paths_do_not_depend_on_the_order_storage_returns_edges_in() -> None:
+    """Two runs both wrote inputs of the model's run: the shared upstream dataset is reached
+    from both, and its path must be the same however the level query ordered its rows."""
+    model = NodeRef.dataset_version("m", "model", "v1")
+    train = NodeRef.run("r-train", "ns")
+    a, b = NodeRef.dataset_version("d", "a", "1"), NodeRef.dataset_version("d", "b", "1")
+    prep_a, prep_b = NodeRef.run("r-prep-a", "ns"), NodeRef.run("r-prep-b", "ns")
+    raw = NodeRef.dataset_version("d", "raw", "1")
+    edges = [Edge(train, model), Edge(a, train), Edge(b, train), Edge(prep_a, a),
+             Edge(prep_b, b), Edge(raw, prep_a), Edge(raw, prep_b)]  # fmt: skip
+
+    def answers(reverse: bool) -> dict[str, list[str]]:
+        def upstream_of(frontier: Sequence[NodeRef], _limit: int) -> list[Edge]:
+            ids = {n.id for n in frontier}
+            found = [e for e in edges if e.destination.id in ids]
+            return found[::-1] if reverse else found
+
+        result = traverse(model, upstream=upstream_of, downstream=None, direction="upstream",
+                          depth=10, max_nodes=100, readable=lambda _n: True)  # fmt: skip
+        return {node: result.path(node) for node in result.nodes}
+
+    assert answers(reverse=False) == answers(reverse=True)
+    assert answers(reverse=True)[raw.id][-2] == prep_a.id  # the first in id order
