@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from consumers.materialize import EventMeta, rows_for_events
-from consumers.tables import COLUMNS
+from consumers.tables import COLUMNS, TABLES
 from emitters.codec import decode
 from emitters.errors import InvalidEvent
 from emitters.spool import CLOSED_SUFFIX, closed_files, read_file
@@ -105,7 +105,9 @@ def _insert_batch(
         )
         pairs.append((meta, event))
     last = start + len(messages) - 1
-    for table, rows in rows_for_events(pairs).items():
+    prepared = rows_for_events(pairs)
+    for table in TABLES:  # runs last: see consumers.tables.TABLES
+        rows = prepared.get(table)
         if rows:
             client.insert(
                 f"`{database}`.{table}",

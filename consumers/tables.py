@@ -198,5 +198,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-TABLES: tuple[str, ...] = tuple(COLUMNS)
-"""Every table the consumer writes, raw ``events`` first."""
+TABLES: tuple[str, ...] = (
+    "events",
+    *(table for table in COLUMNS if table not in ("events", "runs")),
+    "runs",
+)
+"""Every table the consumer writes, in the order a batch is inserted: raw ``events`` first, and
+``runs`` last -- a run's state is what readers poll, so once it shows an event, the edges,
+datasets and models that event (and every earlier batch) carried are visible too."""

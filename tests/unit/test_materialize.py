@@ -349,3 +349,13 @@ def test_a_bad_event_time_is_an_invalid_event_naming_the_field() -> None:
     with pytest.raises(InvalidEvent) as raised:
         materialize(event)
     assert raised.value.field == "eventTime"
+
+
+def test_a_batch_is_inserted_raw_events_first_and_run_state_last() -> None:
+    """Readers poll a run's state: it must become visible only after everything else of its
+    batch (edges, dataset and model versions), so ``runs`` is the last table inserted."""
+    from consumers.tables import COLUMNS, TABLES
+
+    assert sorted(TABLES) == sorted(COLUMNS)
+    assert TABLES[0] == "events"
+    assert TABLES[-1] == "runs"
