@@ -16,7 +16,17 @@ from pydantic import BaseModel, Field
 
 from api.context import Caller, Context, bounded
 from api.layout import Layout, LayoutOptions, layout
-from api.routes_lineage import EdgeModel, Provenance, graph_limits, walk_from
+from api.routes_lineage import (
+    Depth,
+    EdgeModel,
+    MaxNodes,
+    ModelName,
+    ModelVersion,
+    Provenance,
+    StartNode,
+    graph_limits,
+    walk_from,
+)
 
 __all__ = ["GraphLayout", "router"]
 
@@ -91,17 +101,15 @@ async def graph_layout(
     *,
     ctx: Context,
     caller: Caller,
-    model: str | None = Query(None, description="model name (with version)", max_length=1024),
-    version: str | None = Query(None, description="model version", max_length=1024),
-    nodeId: str | None = Query(
-        None, description="or: dataset:NS:NAME#VERSION or run:RUN_ID", max_length=4096
-    ),
+    model: ModelName = None,
+    version: ModelVersion = None,
+    nodeId: StartNode = None,
     direction: Annotated[
         Literal["upstream", "downstream"],
         Query(description="upstream: where it came from; downstream: what it fed"),
     ] = "upstream",
-    depth: int | None = Query(None, description="edges from the start node (default 5)"),
-    maxNodes: int | None = Query(None, description="nodes at most (default 500)"),
+    depth: Depth = None,
+    maxNodes: MaxNodes = None,
     maxFan: int | None = Query(
         None,
         description=f"neighbours a node shows before the rest collapse into one group "
@@ -117,8 +125,6 @@ async def graph_layout(
     expanded = frozenset(expand or ())
     if len(expanded) > MAX_EXPANDED:
         raise HTTPException(422, f"expand names {len(expanded)} nodes, over {MAX_EXPANDED}")
-    if (model is None) == (nodeId is None) or (model is not None and version is None):
-        raise HTTPException(400, "give either model and version, or nodeId")
 
     def answer() -> GraphLayout:
         graph = walk_from(ctx, caller, model=model, version=version, node_id=nodeId,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
@@ -23,15 +23,30 @@ from api.views import dataset_version_view, node_type, run_view
 
 __all__ = [
     "Boundary",
+    "Depth",
     "EdgeModel",
+    "MaxNodes",
+    "ModelName",
+    "ModelVersion",
     "Provenance",
     "ProvenanceNode",
+    "StartNode",
     "graph_limits",
     "router",
     "walk_from",
 ]
 
 router = APIRouter(tags=["lineage"])
+
+# The query parameters the graph endpoints share (here and in api.routes_layout)
+ModelName = Annotated[str | None, Query(description="model name (with version)", max_length=1024)]
+ModelVersion = Annotated[str | None, Query(description="model version", max_length=1024)]
+StartNode = Annotated[
+    str | None,
+    Query(description="or: dataset:NS:NAME#VERSION or run:RUN_ID", max_length=4096),
+]
+Depth = Annotated[int | None, Query(description="edges from the start node (default 5)")]
+MaxNodes = Annotated[int | None, Query(description="nodes at most (default 500)")]
 
 
 class EdgeModel(BaseModel):
@@ -237,8 +252,8 @@ async def lineage(
     nodeId: str = Query(
         description="dataset:NS:NAME[#VERSION], job:NS:NAME or run:RUN_ID", max_length=4096
     ),
-    depth: int | None = Query(None, description="edges from the start node (default 5)"),
-    maxNodes: int | None = Query(None, description="nodes at most (default 500)"),
+    depth: Depth = None,
+    maxNodes: MaxNodes = None,
 ) -> LineageGraph:
     depth_, nodes_ = graph_limits(ctx, depth, maxNodes)
 
@@ -305,7 +320,10 @@ def walk_from(
 ) -> Provenance:
     """Provenance (upstream) or impact (downstream) from a model version (``model`` and
     ``version``) or a node id (a dataset version or a run), as the caller may see it; 404 for
-    what it may not read, 400 for a start that is not a dataset version or a run."""
+    what it may not read, 400 for a start that is not a dataset version or a run (or for
+    neither or both of a model version and a node id)."""
+    if (model is None) == (node_id is None) or (model is not None and version is None):
+        raise HTTPException(400, "give either model and version, or nodeId")
     found: dict[str, Any] | None = None
     if model is not None and version is not None:
         found = ctx.warehouse.model_version(model, version)
@@ -352,18 +370,13 @@ async def provenance(
     *,
     ctx: Context,
     caller: Caller,
-    model: str | None = Query(None, description="model name (with version)", max_length=1024),
-    version: str | None = Query(None, description="model version", max_length=1024),
-    nodeId: str | None = Query(
-        None, description="or: dataset:NS:NAME#VERSION or run:RUN_ID", max_length=4096
-    ),
-    depth: int | None = Query(None, description="edges from the start node (default 5)"),
-    maxNodes: int | None = Query(None, description="nodes at most (default 500)"),
+    model: ModelName = None,
+    version: ModelVersion = None,
+    nodeId: StartNode = None,
+    depth: Depth = None,
+    maxNodes: MaxNodes = None,
 ) -> Provenance:
     depth_, nodes_ = graph_limits(ctx, depth, maxNodes)
-    if (model is None) == (nodeId is None) or (model is not None and version is None):
-        raise HTTPException(400, "give either model and version, or nodeId")
-
     return await asyncio.to_thread(
         walk_from,
         ctx,
@@ -388,8 +401,8 @@ async def impact(
     ctx: Context,
     caller: Caller,
     nodeId: str = Query(description="dataset:NS:NAME#VERSION or run:RUN_ID", max_length=4096),
-    depth: int | None = Query(None, description="edges from the start node (default 5)"),
-    maxNodes: int | None = Query(None, description="nodes at most (default 500)"),
+    depth: Depth = None,
+    maxNodes: MaxNodes = None,
 ) -> Provenance:
     depth_, nodes_ = graph_limits(ctx, depth, maxNodes)
 

@@ -287,3 +287,14 @@ def test_large_answers_are_compressed_for_clients_that_ask(api: Api, vision: Pip
     assert packed.headers["content-encoding"] == "gzip"
     assert len(wire) < len(plain.content) / 3
     assert json.loads(gzip.decompress(wire)) == plain.json()
+
+
+def test_graph_endpoints_need_a_model_version_or_a_node_id(api: Api, vision: Pipeline) -> None:
+    node = f"run:{vision.train}"
+    for path in ("/api/v1/provenance", "/api/v1/layout"):
+        for params in ({}, {"model": "vision-detector"},
+                       {"model": "vision-detector", "version": "1", "nodeId": node}):  # fmt: skip
+            refused = api.get(path, **params)
+            assert refused.status_code == 400, (path, params, refused.text)
+            assert refused.json()["detail"] == "give either model and version, or nodeId"
+        assert api.get(path, nodeId=node).status_code == 200
