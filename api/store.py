@@ -24,7 +24,26 @@ from api.graph import Edge
 from api.nodes import NodeRef
 from consumers.queries import STATE_ORDER
 
-__all__ = ["QueryLimits", "Warehouse", "WarehouseUnavailable"]
+__all__ = ["QueryLimits", "Warehouse", "WarehouseUnavailable", "version_facts"]
+
+
+def version_facts(columns: Sequence[Any]) -> dict[str, Any]:
+    """A dataset version's facts as the API shows them, from the columns of a
+    ``dataset_versions`` aggregation (schema, counts, labels, first seen, producing runs)."""
+    fields, row_count, size, files, label_set, label_version, first, produced_by = columns
+    return {
+        "schema": [  # a named Tuple comes back as a dict
+            {"name": f["name"], "type": f["type"], "description": f["description"]}
+            for f in fields or []
+        ],
+        "rowCount": row_count,
+        "sizeBytes": size,
+        "fileCount": files,
+        "labelSet": label_set or None,
+        "labelVersion": label_version or None,
+        "firstSeen": first,
+        "producedBy": sorted(produced_by),
+    }
 
 
 class WarehouseUnavailable(Exception):
@@ -285,20 +304,8 @@ class Warehouse:
         if scope is not None:
             visible = self.visible_runs((run for row in rows for run in row[-1]), scope)
             rows = [(*row[:-1], [r for r in row[-1] if r in visible]) for row in rows]
-        for ns, name, ver, fields, rows_, size, files, label_set, label_version, first, by in rows:
-            out[(ns, name, ver)] = {
-                "schema": [  # a named Tuple comes back as a dict
-                    {"name": f["name"], "type": f["type"], "description": f["description"]}
-                    for f in fields or []
-                ],
-                "rowCount": rows_,
-                "sizeBytes": size,
-                "fileCount": files,
-                "labelSet": label_set or None,
-                "labelVersion": label_version or None,
-                "firstSeen": first,
-                "producedBy": sorted(by),
-            }
+        for ns, name, ver, *facts in rows:
+            out[(ns, name, ver)] = version_facts(facts)
         return out
 
     def model_version(self, name: str, version: str) -> dict[str, Any] | None:

@@ -21,7 +21,7 @@ deterministic model versions graph_bench asks for (its ``starting_points``):
 3. **fewer round trips**: the four detail queries of a request (run states, dataset versions,
    their producers' visibility, models of versions) as two queries; the BFS levels on
    small-granule copies of the edge tables (``pedigree_spike_g1024`` / ``_g256``).
-4. **best combination** end to end (model, BFS, two detail queries, the same ``_provenance``
+4. **best combination** end to end (model, BFS, two detail queries, the same ``provenance_answer``
    answer building, JSON), checked byte for byte against the baseline's answer.
 
 Server CPU is this process's CPU time (every thread, chdb's included) per request.
@@ -52,9 +52,16 @@ from api.catalog_store import run_scope  # noqa: E402
 from api.context import ApiContext  # noqa: E402
 from api.graph import Traversal  # noqa: E402
 from api.nodes import NodeRef, parse_node_id  # noqa: E402
-from api.routes_lineage import _provenance, _walk, walk_from  # noqa: E402
+from api.routes_lineage import _walk, provenance_answer, walk_from  # noqa: E402
 from api.settings import ApiLimits  # noqa: E402
-from api.store import _VERSION_KEY, _VKEYS, RUN_STATE_COLUMNS, RUNS_STATE, Warehouse  # noqa: E402
+from api.store import (  # noqa: E402
+    _VERSION_KEY,
+    _VKEYS,
+    RUN_STATE_COLUMNS,
+    RUNS_STATE,
+    Warehouse,
+    version_facts,
+)
 from bench import graph_bench as gb  # noqa: E402
 from consumers.queries import STATE_ORDER  # noqa: E402
 
@@ -403,20 +410,8 @@ def datasets_and_models(
     )
     facts: dict[tuple[str, str, str], Any] = {}
     models: dict[tuple[str, str, str], Any] = {}
-    for ns, name, ver, fields, n, size, files, lset, lver, first, by, found in rows:
-        facts[(ns, name, ver)] = {
-            "schema": [
-                {"name": f["name"], "type": f["type"], "description": f["description"]}
-                for f in fields or []
-            ],
-            "rowCount": n,
-            "sizeBytes": size,
-            "fileCount": files,
-            "labelSet": lset or None,
-            "labelVersion": lver or None,
-            "firstSeen": first,
-            "producedBy": sorted(by),
-        }
+    for ns, name, ver, *columns, found in rows:
+        facts[(ns, name, ver)] = version_facts(columns)
         if found:
             models[(ns, name, ver)] = [{"name": m, "version": v} for m, v in found]
     return facts, models
@@ -493,7 +488,7 @@ def combined(ctx: ApiContext, wh: Prefetched, model: str, version: str) -> str:
     if producer and producer not in wh.cache[0] and not wh.visible_runs([producer], SCOPE):
         found["producingRun"] = None
     found = {**found, "dataset": start.id}
-    answer = _provenance(
+    answer = provenance_answer(
         ctx,
         walk=walk,
         direction="upstream",
