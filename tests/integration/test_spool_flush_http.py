@@ -17,7 +17,7 @@ from emitters.spool import SpooledMessage, SpoolWriter, closed_files, read_file
 
 # pytest finds fixtures imported into a test module: these are test_api's
 from tests.integration.test_api import ADMIN, NLP, VISION, Api, api  # noqa: F401
-from tests.pipeline import pipeline_events
+from tests.pipeline import Pipeline, pipeline_events
 
 
 def _flush(spool: Path, url: str, token: str) -> subprocess.CompletedProcess[str]:
@@ -30,19 +30,23 @@ def _flush(spool: Path, url: str, token: str) -> subprocess.CompletedProcess[str
     )  # fmt: skip
 
 
-def test_events_spooled_by_the_http_transport_reach_the_api_once(
-    api: Api,  # noqa: F811 - the fixture
-    tmp_path: Path,
-) -> None:
-    spool = tmp_path / "job-spool"
-    pipeline = pipeline_events("vision", seed=21)
-    # the job ran while the API was unreachable: its http transport spooled every event
+def _spool_while_the_api_is_down(spool: Path, pipeline: Pipeline) -> None:
+    """The job ran while the API was unreachable: its http transport spooled every event."""
     down = EmitterConfig(transport="http", http_url="http://127.0.0.1:9", spool_dir=spool)
     emitter = Emitter(down)
     for event in pipeline.events:
         emitter.emit(event)
     emitter.close(timeout=30)
     assert emitter.stats.spooled == len(pipeline.events)
+
+
+def test_events_spooled_by_the_http_transport_reach_the_api_once(
+    api: Api,  # noqa: F811 - the fixture
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "job-spool"
+    pipeline = pipeline_events("vision", seed=21)
+    _spool_while_the_api_is_down(spool, pipeline)
     # ... and one message no endpoint will ever take
     with SpoolWriter(spool) as writer:
         writer.write(SpooledMessage(value=b"\xc3\x01 not an event"))
@@ -81,12 +85,7 @@ def test_the_next_http_emitter_sends_what_an_earlier_one_spooled(
 ) -> None:
     spool = tmp_path / "job-spool"
     pipeline = pipeline_events("vision", seed=22)
-    down = EmitterConfig(transport="http", http_url="http://127.0.0.1:9", spool_dir=spool)
-    earlier = Emitter(down)
-    for event in pipeline.events:
-        earlier.emit(event)
-    earlier.close(timeout=30)
-    assert earlier.stats.spooled == len(pipeline.events)
+    _spool_while_the_api_is_down(spool, pipeline)
     # the next job's emitter reaches the API: at start it POSTs the spool in the background
     up = EmitterConfig(transport="http", http_url=api.base, http_token=VISION, spool_dir=spool)
     running = Emitter(up)
