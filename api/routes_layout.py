@@ -1,14 +1,16 @@
 """The provenance or impact graph with a drawing computed for it (what the explorer shows).
 
-The walk is :func:`api.routes_lineage.walk_from`'s — the same tenancy, limits and answers as
+The walk is :func:`api.routes_lineage.start_walk`'s — the same tenancy, limits and answers as
 ``/api/v1/provenance`` and ``/api/v1/impact`` — and the drawing :func:`api.layout.layout`'s:
 columns left to right the way data flows, wide fans collapsed into ``+k more`` groups that
-``expand`` opens.  ``nodes`` and ``edges`` are those the drawing shows.
+``expand`` opens.  ``nodes`` and ``edges`` are those the drawing shows, and only their details
+are fetched (a shown node's ``path`` may pass through a collapsed one).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -18,14 +20,14 @@ from api.context import Caller, Context, bounded
 from api.layout import Layout, LayoutOptions, layout
 from api.routes_lineage import (
     Depth,
-    EdgeModel,
     MaxNodes,
     ModelName,
     ModelVersion,
     Provenance,
     StartNode,
     graph_limits,
-    walk_from,
+    provenance_answer,
+    start_walk,
 )
 
 __all__ = ["GraphLayout", "router"]
@@ -33,7 +35,7 @@ __all__ = ["GraphLayout", "router"]
 router = APIRouter(tags=["lineage"])
 
 MAX_EXPANDED = 200
-DEFAULT_FAN = 12
+DEFAULT_FAN = LayoutOptions.max_fan  # one default: the layout's
 MAX_FAN = 5000
 
 
@@ -127,24 +129,20 @@ async def graph_layout(
         raise HTTPException(422, f"expand names {len(expanded)} nodes, over {MAX_EXPANDED}")
 
     def answer() -> GraphLayout:
-        graph = walk_from(ctx, caller, model=model, version=version, node_id=nodeId,
-                          direction=direction, depth=depth_, max_nodes=nodes_)  # fmt: skip
-        kinds = {n.id: n.kind for n in graph.nodes}
-        edges = [(e.origin, e.destination) for e in graph.edges]
-        drawn = layout(kinds, edges, graph.start, direction,
+        walk, found = start_walk(ctx, caller, model=model, version=version, node_id=nodeId,
+                                 direction=direction, depth=depth_, max_nodes=nodes_)  # fmt: skip
+        kinds = {i: "run" if n.kind == "run" else "dataset_version" for i, n in walk.nodes.items()}
+        drawn = layout(kinds, sorted(walk.edges), walk.start.id, direction,
                        LayoutOptions(max_fan=fan, expanded=expanded))  # fmt: skip
+        # details only for what is drawn: a collapsed fan's nodes are never fetched
         shown = {n.id for n in drawn.nodes}
-        return GraphLayout(
-            **{
-                **graph.model_dump(exclude={"nodes", "edges"}),
-                "nodes": [n for n in graph.nodes if n.id in shown],
-                "edges": [
-                    EdgeModel(origin=e.origin, destination=e.destination)
-                    for e in graph.edges
-                    if e.origin in shown and e.destination in shown
-                ],
-                "layout": _drawing(drawn),
-            }
+        drawn_walk = replace(
+            walk,
+            nodes={i: n for i, n in walk.nodes.items() if i in shown},
+            edges={(o, d) for o, d in walk.edges if o in shown and d in shown},
         )
+        graph = provenance_answer(ctx, walk=drawn_walk, direction=direction, depth=depth_,
+                                  max_nodes=nodes_, model=found, caller=caller)  # fmt: skip
+        return GraphLayout(**dict(graph), layout=_drawing(drawn))
 
     return await asyncio.to_thread(answer)

@@ -32,7 +32,9 @@ __all__ = [
     "ProvenanceNode",
     "StartNode",
     "graph_limits",
+    "provenance_answer",
     "router",
+    "start_walk",
     "walk_from",
 ]
 
@@ -267,7 +269,7 @@ async def lineage(
     return await asyncio.to_thread(answer)
 
 
-def _provenance(
+def provenance_answer(
     ctx: ApiContext,
     *,
     walk: Traversal,
@@ -319,8 +321,35 @@ def walk_from(
     max_nodes: int,
 ) -> Provenance:
     """Provenance (upstream) or impact (downstream) from a model version (``model`` and
-    ``version``) or a node id (a dataset version or a run), as the caller may see it; 404 for
-    what it may not read, 400 for a start that is not a dataset version or a run (or for
+    ``version``) or a node id (a dataset version or a run), as the caller may see it: the walk
+    of :func:`start_walk`, then every node's details."""
+    walk, found = start_walk(ctx, caller, model=model, version=version, node_id=node_id,
+                             direction=direction, depth=depth, max_nodes=max_nodes)  # fmt: skip
+    return provenance_answer(
+        ctx,
+        walk=walk,
+        direction=direction,
+        depth=depth,
+        max_nodes=max_nodes,
+        model=found,
+        caller=caller,
+    )
+
+
+def start_walk(
+    ctx: ApiContext,
+    caller: Principal,
+    *,
+    model: str | None,
+    version: str | None,
+    node_id: str | None,
+    direction: Literal["upstream", "downstream"],
+    depth: int,
+    max_nodes: int,
+) -> tuple[Traversal, dict[str, Any] | None]:
+    """The walk from a model version (``model`` and ``version``) or a node id (a dataset
+    version or a run), and the model version's facts if it started at one; 404 for what the
+    caller may not read, 400 for a start that is not a dataset version or a run (or for
     neither or both of a model version and a node id)."""
     if (model is None) == (node_id is None) or (model is not None and version is None):
         raise HTTPException(400, "give either model and version, or nodeId")
@@ -348,15 +377,7 @@ def walk_from(
     walk = _walk(
         ctx, caller=caller, start=start, direction=direction, depth=depth, max_nodes=max_nodes
     )
-    return _provenance(
-        ctx,
-        walk=walk,
-        direction=direction,
-        depth=depth,
-        max_nodes=max_nodes,
-        model=found,
-        caller=caller,
-    )
+    return walk, found
 
 
 @router.get(

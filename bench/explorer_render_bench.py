@@ -30,7 +30,7 @@ driven by Playwright; no browser is downloaded) against the real API:
    ``perf_counter`` around the navigation and the wait is reported as a cross-check.
 4. **Readability** (once per case): the on-screen boxes of every node (``getBoundingClientRect``
    of its ``rect``) are checked pairwise for overlaps; the zoom the page chose (it fits the
-   width down to 0.6, then scrolls) and the size of a node box and of its text on screen.
+   width down to 0.85, then scrolls) and the size of a node box and of its text on screen.
 
 Cases: maxNodes 500 with the page's default fan collapsing (fans over 12 become "+k more"
 groups) and with ``maxFan=5000`` (nothing collapses: every node drawn), for both graphs.
