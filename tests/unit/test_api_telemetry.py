@@ -3,7 +3,6 @@ ASGI application is called directly on routes that need neither)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -17,26 +16,12 @@ from api.app import create_app
 from api.context import ApiContext
 from api.settings import ApiLimits
 from api.store import Warehouse
+from tests.asgi import asgi_request
 
 
 def call(app: Any, method: str, path: str, query: bytes = b"") -> int:
     """One request through the ASGI interface; the response status."""
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query,
-        "root_path": "", "headers": [(b"host", b"test")], "client": ("127.0.0.1", 1),
-        "server": ("test", 80),
-    }  # fmt: skip
-    asyncio.run(app(scope, receive, send))
-    return int(next(m["status"] for m in sent if m["type"] == "http.response.start"))
+    return asgi_request(app, method, path, query)[0]
 
 
 def test_requests_become_spans_and_duration_samples() -> None:
