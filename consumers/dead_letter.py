@@ -32,7 +32,14 @@ from datetime import UTC, datetime
 
 from emitters.errors import InvalidEvent
 
-__all__ = ["DeadLetter", "dead_letter_headers", "error_kind"]
+__all__ = ["DeadLetter", "dead_letter_headers", "default_dead_letter_topic", "error_kind"]
+
+
+def default_dead_letter_topic(topic: str) -> str:
+    """Where a topic's refused messages go unless one is named: ``<topic>.dlq`` (the consumer
+    writes there; ``pedigree topics create`` creates it)."""
+    return f"{topic}.dlq"
+
 
 HEADER_PREFIX = "pedigree.error."
 

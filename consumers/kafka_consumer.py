@@ -34,7 +34,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from consumers.batching import Batch, BatchLimits, dedup_token, inflight_metadata
-from consumers.dead_letter import DeadLetter, dead_letter_headers, error_kind
+from consumers.dead_letter import (
+    DeadLetter,
+    dead_letter_headers,
+    default_dead_letter_topic,
+    error_kind,
+)
 from consumers.health import WorkerState
 from consumers.materialize import EventMeta, Row, rows_for_events
 from consumers.tables import COLUMNS, TABLES
@@ -77,7 +82,7 @@ class ConsumerConfig:
         return {"bootstrap.servers": self.bootstrap, **self.connection, **settings}
 
     def dead_letter_for(self, topic: str) -> str:
-        return self.dead_letter_topic or f"{topic}.dlq"
+        return self.dead_letter_topic or default_dead_letter_topic(topic)
 
 
 @dataclass

@@ -13,9 +13,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from consumers.dead_letter import default_dead_letter_topic
+
 __all__ = [
+    "DEFAULT_DEAD_LETTER_PARTITIONS",
     "DEFAULT_DEAD_LETTER_RETENTION_MS",
+    "DEFAULT_MIN_INSYNC_REPLICAS",
     "DEFAULT_PARTITIONS",
+    "DEFAULT_REPLICATION_FACTOR",
     "DEFAULT_RETENTION_MS",
     "Outcome",
     "TopicError",
@@ -26,6 +31,9 @@ __all__ = [
 ]
 
 DEFAULT_PARTITIONS = 12
+DEFAULT_REPLICATION_FACTOR = 3
+DEFAULT_MIN_INSYNC_REPLICAS = 2
+DEFAULT_DEAD_LETTER_PARTITIONS = 1
 DEFAULT_RETENTION_MS = 7 * 24 * 3600 * 1000
 """A week: covers a long consumer outage (``docs/operations.md``, "Retention")."""
 DEFAULT_DEAD_LETTER_RETENTION_MS = 30 * 24 * 3600 * 1000
@@ -69,10 +77,10 @@ def plan(
     *,
     dead_letter_topic: str | None = None,
     partitions: int = DEFAULT_PARTITIONS,
-    replication_factor: int = 3,
-    min_insync_replicas: int = 2,
+    replication_factor: int = DEFAULT_REPLICATION_FACTOR,
+    min_insync_replicas: int = DEFAULT_MIN_INSYNC_REPLICAS,
     retention_ms: int = DEFAULT_RETENTION_MS,
-    dead_letter_partitions: int = 1,
+    dead_letter_partitions: int = DEFAULT_DEAD_LETTER_PARTITIONS,
     dead_letter_retention_ms: int = DEFAULT_DEAD_LETTER_RETENTION_MS,
 ) -> list[TopicSpec]:
     """The events topic and its dead-letter topic (``<topic>.dlq``, the consumer's default).
@@ -96,7 +104,7 @@ def plan(
         if value < -1 or value == 0:
             raise ValueError(f"{name} {value}: must be positive, or -1 (keep forever)")
     common = {"min.insync.replicas": str(min_insync_replicas), "cleanup.policy": "delete"}
-    dead_letter = dead_letter_topic or f"{topic}.dlq"
+    dead_letter = dead_letter_topic or default_dead_letter_topic(topic)
     if dead_letter == topic:
         raise ValueError("the dead-letter topic must differ from the events topic")
     return [

@@ -33,8 +33,11 @@ SSL_* variables set the defaults and the connection.
 
 def add_parser(commands: Any) -> None:
     from consumers.topics import (
+        DEFAULT_DEAD_LETTER_PARTITIONS,
         DEFAULT_DEAD_LETTER_RETENTION_MS,
+        DEFAULT_MIN_INSYNC_REPLICAS,
         DEFAULT_PARTITIONS,
+        DEFAULT_REPLICATION_FACTOR,
         DEFAULT_RETENTION_MS,
     )
 
@@ -68,14 +71,16 @@ def add_parser(commands: Any) -> None:
     create.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS,
                         help="partitions of the events topic: the most consumer workers that "
                         "share it (default: %(default)s)")  # fmt: skip
-    create.add_argument("--replication-factor", type=int, default=3,
+    create.add_argument("--replication-factor", type=int, default=DEFAULT_REPLICATION_FACTOR,
                         help="copies of each partition (default: %(default)s)")  # fmt: skip
-    create.add_argument("--min-insync-replicas", type=int, default=2,
+    create.add_argument("--min-insync-replicas", type=int,
+                        default=DEFAULT_MIN_INSYNC_REPLICAS,
                         help="copies an acks=all write needs (default: %(default)s)")  # fmt: skip
     create.add_argument("--retention-ms", type=int, default=DEFAULT_RETENTION_MS,
                         help="events topic retention, -1 keeps forever (default: %(default)s, "
                         "a week)")  # fmt: skip
-    create.add_argument("--dead-letter-partitions", type=int, default=1,
+    create.add_argument("--dead-letter-partitions", type=int,
+                        default=DEFAULT_DEAD_LETTER_PARTITIONS,
                         help="dead-letter topic partitions (default: %(default)s)")  # fmt: skip
     create.add_argument("--dead-letter-retention-ms", type=int,
                         default=DEFAULT_DEAD_LETTER_RETENTION_MS,
