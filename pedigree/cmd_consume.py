@@ -231,12 +231,13 @@ def _consume_kafka(args: argparse.Namespace, client: Any, stop: threading.Event)
     try:
         worker = KafkaConsumerWorker(config, client, stop=stop)
         if args.health_port is not None:
-            health = serve_health(
-                worker.state, args.health_port, stale_after=args.health_stale_seconds
-            )
+            try:
+                health = serve_health(
+                    worker.state, args.health_port, stale_after=args.health_stale_seconds
+                )
+            except OSError as err:  # the health port is taken (only this: not the run's errors)
+                return _fail(f"--health-port {args.health_port}: {err}")
         stats = worker.run()
-    except OSError as err:  # the health port is taken
-        return _fail(f"--health-port {args.health_port}: {err}")
     except Exception as err:  # noqa: BLE001 - a fatal Kafka error: one line
         return _fail(f"{type(err).__name__}: {err}")
     finally:
