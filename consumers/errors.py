@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-__all__ = ["ChecksumMismatch", "ConsumerError", "MigrationError"]
+__all__ = ["ChecksumMismatch", "ConsumerError", "KafkaClientFenced", "MigrationError"]
 
 
 class ConsumerError(Exception):
     """Root of every error the consumers raise on purpose."""
+
+
+class KafkaClientFenced(ConsumerError):
+    """The worker's Kafka client hit fatal errors more often than a rebuild can mend: most
+    likely another worker runs with the same ``group.instance.id``."""
 
 
 class MigrationError(ConsumerError):

@@ -18,6 +18,13 @@ rebalances); it resumes when the flush succeeds.  On a rebalance, the batches of
 partitions are flushed if the warehouse answers and dropped otherwise -- a dropped batch was
 not committed, so its next owner replays it, with the same range when it was recorded.  SIGTERM
 (``stop``) ends the loop: open batches are flushed once, offsets committed, the group left.
+
+A *fatal* Kafka error (a static member fenced by the coordinator: librdkafka does this even to a
+lone member whose session timed out while the coordinator moved) kills the client for good.
+The worker then drops its uncommitted batches -- replayed, as after a rebalance -- and rebuilds
+the client, a few times in a window (:class:`RebuildBudget`); past that it stops with
+:class:`~consumers.errors.KafkaClientFenced`, since two workers sharing an instance id would
+fence each other forever.
 Why nothing is lost or doubled across crashes is argued in ``docs/delivery.md``.
 """
 
@@ -40,6 +47,7 @@ from consumers.dead_letter import (
     default_dead_letter_topic,
     error_kind,
 )
+from consumers.errors import KafkaClientFenced
 from consumers.health import WorkerState
 from consumers.materialize import EventMeta, Row, rows_for_events
 from consumers.tables import COLUMNS, TABLES
@@ -47,7 +55,13 @@ from consumers.telemetry import ConsumerTelemetry
 from emitters.codec import DEFAULT_MAX_MESSAGE_BYTES, decode
 from emitters.errors import InvalidEvent
 
-__all__ = ["ConsumeStats", "ConsumerConfig", "KafkaConsumerWorker", "consume_kafka"]
+__all__ = [
+    "ConsumeStats",
+    "ConsumerConfig",
+    "KafkaConsumerWorker",
+    "RebuildBudget",
+    "consume_kafka",
+]
 
 log = logging.getLogger("pedigree.consumer")
 
@@ -92,6 +106,7 @@ class ConsumeStats:
     dead_letters: int = 0  # messages produced to the dead-letter topic
     flush_failures: int = 0  # flush attempts that failed and were retried
     dropped_batches: int = 0  # batches of revoked partitions left to their next owner
+    client_restarts: int = 0  # Kafka clients rebuilt after a fatal error (a fenced member)
 
 
 @dataclass
@@ -127,6 +142,43 @@ class _Prepared:
         self.row_count = sum(len(rows) for rows in self.rows.values())
 
 
+class _FatalKafkaError(Exception):
+    """The consumer client is dead (librdkafka's fatal state): only a new client can go on."""
+
+
+def _is_fatal(err: BaseException) -> bool:
+    from confluent_kafka import KafkaError, KafkaException
+
+    if isinstance(err, _FatalKafkaError):
+        return True
+    if not isinstance(err, KafkaException) or not err.args:
+        return False
+    error = err.args[0]
+    return isinstance(error, KafkaError) and (
+        error.fatal() or error.code() in (KafkaError._FATAL, KafkaError.FENCED_INSTANCE_ID)
+    )
+
+
+@dataclass
+class RebuildBudget:
+    """How often a fatal client error may be mended by a new client: ``limit`` rebuilds within
+    ``window`` seconds, each after a longer wait (``first_wait`` doubled each time)."""
+
+    limit: int = 3
+    window: float = 600.0
+    first_wait: float = 1.0
+    _times: list[float] = field(default_factory=list)
+
+    def next_wait(self, now: float) -> float | None:
+        """Seconds to wait before the next rebuild, or None when the budget is spent."""
+        self._times = [t for t in self._times if now - t < self.window]
+        if len(self._times) >= self.limit:
+            return None
+        wait = self.first_wait * (1 << len(self._times))
+        self._times.append(now)
+        return wait
+
+
 class _CrashPoints:
     def __init__(self, spec: str | None) -> None:
         point, _, count = (spec or "").partition(":")
@@ -150,6 +202,7 @@ class KafkaConsumerWorker:
         *,
         stop: threading.Event | None = None,
         telemetry: ConsumerTelemetry | None = None,
+        rebuilds: RebuildBudget | None = None,
     ) -> None:
         from confluent_kafka import Consumer
 
@@ -168,6 +221,7 @@ class KafkaConsumerWorker:
         self._paused = False
         self._running = False
         self._last_turn = time.monotonic()
+        self._rebuilds = rebuilds or RebuildBudget()
         settings = config.client_settings(**{
             "group.id": config.group,
             "enable.auto.commit": False,
@@ -180,6 +234,7 @@ class KafkaConsumerWorker:
             "client.id": f"pedigree-consumer-{os.getpid()}",
         })  # fmt: skip
         settings.update(config.kafka)
+        self._settings = settings
         self._consumer = Consumer(settings)
 
     def assigned(self) -> list[tuple[str, int]]:
@@ -199,17 +254,18 @@ class KafkaConsumerWorker:
     def run(self) -> ConsumeStats:
         """Consume until ``stop`` is set (or, with ``exit_when_idle``, until caught up)."""
         self._ensure_dead_letter_topics()
-        self._consumer.subscribe(
-            list(self.config.topics),
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
-        )
+        self._subscribe()
         self._running = True
         try:
             while not self._stop.is_set():
                 self._last_turn = time.monotonic()
-                self._step()
+                try:
+                    self._step()
+                except Exception as err:
+                    if not _is_fatal(err):
+                        raise
+                    self._rebuild_client(err)
+                    continue
                 if self.config.exit_when_idle and self._idle():
                     break
             self._running = False
@@ -221,6 +277,41 @@ class KafkaConsumerWorker:
                 self._producer.flush(10)
                 self._producer = None
         return self.stats
+
+    def _subscribe(self) -> None:
+        self._consumer.subscribe(
+            list(self.config.topics),
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+
+    def _rebuild_client(self, err: BaseException) -> None:
+        """The client is dead: drop what it held (uncommitted, so replayed) and start anew."""
+        from confluent_kafka import Consumer
+
+        wait = self._rebuilds.next_wait(time.monotonic())
+        if wait is None:
+            raise KafkaClientFenced(
+                f"the Kafka client failed fatally {self._rebuilds.limit + 1} times within "
+                f"{self._rebuilds.window:.0f} s (last: {err}); is another worker running with "
+                f"group.instance.id {self._settings.get('group.instance.id')!r}?"
+            ) from err
+        log.error("pedigree: Kafka client failed fatally (%s); its uncommitted batches are "
+                  "dropped and a new client joins in %.0f s", err, wait)  # fmt: skip
+        for part in list(self._parts.values()):
+            self._forget(part)
+        self._retry_at, self._backoff, self._paused = None, self.config.retry_initial, False
+        try:
+            self._consumer.close()
+        except Exception as close_err:  # noqa: BLE001 - a dead client may refuse to close
+            log.info("pedigree: closing the failed client: %s", close_err)
+        if self._stop.wait(wait):
+            self._consumer = Consumer(self._settings)  # run() closes it on the way out
+            return
+        self._consumer = Consumer(self._settings)
+        self._subscribe()
+        self.stats.client_restarts += 1
 
     def _step(self) -> None:
         now = time.monotonic()
@@ -242,7 +333,7 @@ class KafkaConsumerWorker:
         self._flush_due()
 
     def _accept(self, messages: Sequence[Any]) -> None:
-        from confluent_kafka import KafkaError, KafkaException
+        from confluent_kafka import KafkaError
 
         limits = self.config.limits
         for message in messages:
@@ -253,8 +344,8 @@ class KafkaConsumerWorker:
                     if part is not None:
                         part.at_end = True
                     continue
-                if error.fatal():
-                    raise KafkaException(error)
+                if error.fatal() or error.code() == KafkaError._FATAL:
+                    raise _FatalKafkaError(str(error))
                 log.warning("pedigree: Kafka: %s", error)
                 continue
             if part is None:  # a message of a partition revoked meanwhile: its owner has it
@@ -279,7 +370,11 @@ class KafkaConsumerWorker:
                 while part.sealed and self._parts.get((part.topic, part.partition)) is part:
                     self._flush(part.sealed[0])
                     part.sealed.pop(0)
-        except Exception as err:  # noqa: BLE001 - ClickHouse or Kafka away: keep, retry later
+        except (
+            Exception
+        ) as err:  # ClickHouse or Kafka away: keep the batch, retry later (fatal: rebuild)
+            if _is_fatal(err):
+                raise
             self.stats.flush_failures += 1
             self._retry_at = time.monotonic() + self._backoff
             log.warning(

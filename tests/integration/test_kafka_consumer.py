@@ -19,7 +19,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from consumers.batching import BatchLimits
-from consumers.kafka_consumer import ConsumerConfig, ConsumeStats, KafkaConsumerWorker
+from consumers.kafka_consumer import (
+    ConsumerConfig,
+    ConsumeStats,
+    KafkaConsumerWorker,
+    RebuildBudget,
+)
 from consumers.materialize import event_id
 from consumers.migrate import migrate
 from consumers.queries import RUN_INPUTS
@@ -439,3 +444,104 @@ def test_rebuild_from_kafka_gives_a_warehouse_that_answers_identically(
             rebuild_from_kafka(warehouse, cfg)
     finally:
         warehouse.command(f"DROP DATABASE IF EXISTS {replayed} SYNC")
+
+
+def test_a_fenced_static_member_rebuilds_its_client_and_loses_nothing(
+    kafka_bootstrap: str, new_topic: TopicFactory, warehouse: Any
+) -> None:
+    """A static member (``group.instance.id``) fenced by the coordinator gets a *fatal* error:
+    its Kafka client is dead for good.  librdkafka fences a static member even by itself when
+    its session times out while the group coordinator moves (confluentinc/librdkafka#3437; seen
+    in the three-broker test).  Here another client claims the worker's instance id, then goes
+    away: the worker rebuilds its client, takes its partitions back and misses nothing."""
+    from confluent_kafka import Consumer
+
+    topic = new_topic(partitions=2)
+    events = variants(8)
+    first, second = events[:12], events[12:]
+    produce(kafka_bootstrap, topic, [encode(e) for e in first])
+    stop = threading.Event()
+    cfg = config(kafka_bootstrap, topic, warehouse.database, exit_when_idle=False,
+                 kafka={"group.instance.id": "worker-0", "session.timeout.ms": 6000})  # fmt: skip
+    worker = KafkaConsumerWorker(cfg, warehouse, stop=stop)
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        _wait(lambda: count(warehouse, "events") == len(first), "the first events")
+        usurper = Consumer({
+            "bootstrap.servers": kafka_bootstrap, "group.id": cfg.group,
+            "group.instance.id": "worker-0", "session.timeout.ms": 6000,
+            "enable.auto.commit": False,
+        })  # fmt: skip
+        usurper.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while not usurper.assignment():
+            assert time.monotonic() < deadline, "the usurper never joined"
+            usurper.poll(0.2)
+        usurper.close()  # a static member's close leaves its id registered, not the group
+        _wait(lambda: worker.stats.client_restarts >= 1, "the worker to rebuild its client")
+        produce(kafka_bootstrap, topic, [encode(e) for e in second])
+        _wait(lambda: count(warehouse, "events") >= len(events), "the events after the fencing")
+        time.sleep(1.0)  # nothing more may arrive
+        assert thread.is_alive()
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+    assert count(warehouse, "events") == len(events)
+    assert count(warehouse, "runs") == sum(1 for e in events if "run" in e)
+    assert_no_duplicates(warehouse)
+
+
+def test_two_workers_sharing_an_instance_id_stop_fencing_each_other(
+    kafka_bootstrap: str, new_topic: TopicFactory, warehouse: Any, clickhouse_dsn: str
+) -> None:
+    """A misconfiguration: two workers with one ``group.instance.id`` fence each other in
+    turn.  Each rebuild is budgeted; the one whose budget runs out first stops with
+    KafkaClientFenced (a one-line error of ``pedigree consume``), the other goes on alone."""
+    import clickhouse_connect
+
+    from consumers.errors import KafkaClientFenced
+    from pedigree.cmd_migrate import _dsn
+
+    topic = new_topic(partitions=2)
+    events = variants(6)
+    cfg = config(kafka_bootstrap, topic, warehouse.database, exit_when_idle=False,
+                 kafka={"group.instance.id": "worker-0", "session.timeout.ms": 6000})  # fmt: skip
+    stops = [threading.Event(), threading.Event()]
+    clients = [clickhouse_connect.get_client(dsn=_dsn(clickhouse_dsn)) for _ in range(2)]
+    workers = [
+        KafkaConsumerWorker(cfg, client, stop=stop, rebuilds=RebuildBudget(limit=1, first_wait=0.2))
+        for client, stop in zip(clients, stops, strict=True)
+    ]
+    ended: dict[int, BaseException | None] = {}
+
+    def run(i: int) -> None:
+        try:
+            workers[i].run()
+            ended[i] = None
+        except BaseException as err:  # noqa: BLE001 - recorded for the assertions
+            ended[i] = err
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    threads[0].start()
+    _wait(workers[0].assigned, "the first worker to join")
+    threads[1].start()
+    try:
+        _wait(lambda: len(ended) == 1, "one worker to give up", timeout=90)
+        [(loser, err)] = ended.items()
+        assert isinstance(err, KafkaClientFenced), err
+        assert "group.instance.id 'worker-0'" in str(err)
+        survivor = 1 - loser
+        produce(kafka_bootstrap, topic, [encode(e) for e in events])
+        _wait(lambda: count(warehouse, "events") >= len(events), "the survivor to consume")
+        assert threads[survivor].is_alive()
+    finally:
+        for stop in stops:
+            stop.set()
+        for thread in threads:
+            thread.join(30)
+    assert ended[survivor] is None
+    assert workers[loser].stats.client_restarts == 1
+    assert count(warehouse, "events") == len(events)
+    assert_no_duplicates(warehouse)
