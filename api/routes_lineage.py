@@ -196,9 +196,12 @@ def _details(ctx: ApiContext, walk: Traversal, caller: Principal) -> dict[str, d
     """Per node id: the run's state or the dataset version's details (one query per kind)."""
     nodes = list(walk.nodes.values())
     scope = run_scope(caller)
-    runs = ctx.warehouse.runs((n.name for n in nodes if n.kind == "run"), scope=scope)
+    run_ids = {n.name for n in nodes if n.kind == "run"}
+    runs = ctx.warehouse.runs(run_ids, scope=scope)
     versions = [n for n in nodes if n.kind == "dataset" and n.version is not None]
-    facts = ctx.warehouse.dataset_versions(versions, scope=scope)
+    # the producers among the walked runs need no visibility query: their states tell it
+    visible = {run_id: run_id in runs for run_id in run_ids}
+    facts = ctx.warehouse.dataset_versions(versions, scope=scope, visible=visible)
     out: dict[str, dict[str, Any]] = {}
     for node in nodes:
         if node.kind == "run":

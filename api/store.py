@@ -23,6 +23,7 @@ from typing import Any
 from api.graph import Edge
 from api.nodes import NodeRef
 from consumers.queries import STATE_ORDER
+from consumers.run_nodes import NODE_NULLABLE, NODE_TEXT, states
 
 __all__ = ["QueryLimits", "Warehouse", "WarehouseUnavailable", "version_facts"]
 
@@ -62,40 +63,8 @@ _JOB_KEY = "(job_namespace, job_name)"
 _VKEYS = "{keys:Array(Tuple(String, String, String))}"
 _PAIRS = "{keys:Array(Tuple(String, String))}"
 
-_RUN_STATE_FIELDS = (
-    "job_namespace",
-    "job_name",
-    "parent_run_id",
-    "root_run_id",
-    "git_repo",
-    "git_commit",
-    "git_branch",
-    "git_diff_hash",
-    "image",
-    "image_digest",
-    "entry_point",
-    "submitter",
-    "code_author",
-    "deployer",
-    "team",
-    "error_message",
-    "requested_gpu_model",
-    "host",
-    "observed_gpu_model",
-    "k8s_namespace",
-    "k8s_pod",
-)
-_RUN_STATE_NULLABLE = (
-    "git_dirty",
-    "requested_cpu_count",
-    "requested_memory_bytes",
-    "requested_gpu_count",
-    "requested_gpu_memory_bytes",
-    "observed_cpu_count",
-    "observed_memory_bytes",
-    "observed_gpu_count",
-    "observed_gpu_memory_bytes",
-)
+_RUN_STATE_FIELDS = NODE_TEXT
+_RUN_STATE_NULLABLE = tuple(NODE_NULLABLE)
 
 
 def _latest(column: str, present: str) -> str:
@@ -118,7 +87,30 @@ WHERE run_id IN {{ids:Array(String)}}
 GROUP BY run_id
 LIMIT {{limit:UInt32}}
 """
-"""The latest state of several runs at once (the rules of ``consumers.queries.RUN_STATE``)."""
+"""The latest state of several runs at once (the rules of ``consumers.queries.RUN_STATE``),
+aggregated over ``runs``: :meth:`Warehouse.runs` reads the same from ``run_nodes`` and falls back
+to this for a run with ``GROUPS_PER_RUN`` or more field combinations."""
+
+GROUPS_PER_RUN = 64
+"""Distinct ``present`` bit sets read per run from ``run_nodes`` (a run's START, heartbeats,
+COMPLETE... share a few); a run with this many is answered by ``RUNS_STATE`` instead."""
+
+RUN_NODE_GROUPS = f"""
+SELECT
+    run_id,
+    present,
+    argMax(tuple(event_id, state_rank, event_time, node), {STATE_ORDER}),
+    min(start_time),
+    max(end_time),
+    max(event_time)
+FROM run_nodes
+WHERE run_id IN {{ids:Array(String)}}
+GROUP BY run_id, present
+LIMIT {GROUPS_PER_RUN} BY run_id
+LIMIT {{limit:UInt32}}
+"""
+"""Per run and bit set of stated fields, the latest event and the time bounds
+(``consumers.run_nodes.reduce_run`` turns them into the run's state)."""
 
 RUN_STATE_COLUMNS: tuple[str, ...] = (
     "run_id",
@@ -265,24 +257,49 @@ class Warehouse:
         ids = sorted(set(run_ids))
         if not ids:
             return {}
-        sql = RUNS_STATE.replace("FROM runs", f"FROM {self._table('runs')}")
-        params: dict[str, Any] = {"ids": ids, "limit": len(ids)}
+        rows = self.query(*self._scoped(RUN_NODE_GROUPS, "run_nodes", ids, GROUPS_PER_RUN, scope))
+        groups: dict[str, int] = {}
+        for row in rows:
+            groups[row[0]] = groups.get(row[0], 0) + 1
+        crowded = sorted(run for run, count in groups.items() if count >= GROUPS_PER_RUN)
+        found = states(row for row in rows if row[0] not in crowded)
+        if crowded:  # more field combinations than read: aggregate those runs in ClickHouse
+            sql, params = self._scoped(RUNS_STATE, "runs", crowded, 1, scope)
+            for row in self.query(sql, params):
+                found[row[0]] = dict(zip(RUN_STATE_COLUMNS, row, strict=True))
+        return found
+
+    def _scoped(
+        self,
+        sql: str,
+        table: str,
+        ids: list[str],
+        rows_per_run: int,
+        scope: tuple[str, Mapping[str, Any]] | None,
+    ) -> tuple[str, dict[str, Any]]:
+        sql = sql.replace(f"FROM {table}", f"FROM {self._table(table)}")
+        params: dict[str, Any] = {"ids": ids, "limit": len(ids) * rows_per_run}
         if scope is not None:
             condition, scope_params = scope
             sql = sql.replace("WHERE run_id IN {ids:Array(String)}",
                               f"WHERE run_id IN {{ids:Array(String)}} AND {condition}")  # fmt: skip
             params.update(scope_params)
-        rows = self.query(sql, params)
-        return {row[0]: dict(zip(RUN_STATE_COLUMNS, row, strict=True)) for row in rows}
+        return sql, params
 
     def dataset_versions(
-        self, versions: Sequence[NodeRef], scope: tuple[str, Mapping[str, Any]] | None = None
+        self,
+        versions: Sequence[NodeRef],
+        scope: tuple[str, Mapping[str, Any]] | None = None,
+        *,
+        visible: Mapping[str, bool] | None = None,
     ) -> dict[tuple[str, str, str], Any]:
         """Schema, size and labels of dataset versions, by (namespace, name, version).
 
         ``scope`` (as for :meth:`runs`): ``producedBy`` lists only the runs with events the
         caller may read -- another tenant's run ids are theirs, even on a dataset version both
-        may read."""
+        may read.  ``visible``: what the caller already knows of some runs (a run whose
+        :meth:`runs` state it fetched with the same scope is visible; one it asked for and got
+        no state for is not), so only the other producers are looked up."""
         if not versions:
             return {}
         rows = self.query(
@@ -302,8 +319,10 @@ class Warehouse:
         )
         out: dict[tuple[str, str, str], Any] = {}
         if scope is not None:
-            visible = self.visible_runs((run for row in rows for run in row[-1]), scope)
-            rows = [(*row[:-1], [r for r in row[-1] if r in visible]) for row in rows]
+            known = visible or {}
+            unknown = (run for row in rows for run in row[-1] if run not in known)
+            shown = self.visible_runs(unknown, scope) | {r for r, seen in known.items() if seen}
+            rows = [(*row[:-1], [r for r in row[-1] if r in shown]) for row in rows]
         for ns, name, ver, *facts in rows:
             out[(ns, name, ver)] = version_facts(facts)
         return out

@@ -15,9 +15,9 @@ What it does:
    starts again).  A worker process (one process owns a chdb directory) applies the real
    migrations to ``chdb://DIR/clickhouse`` and fills the tables with ``INSERT ... SELECT`` from
    ``numbers()``: the rows ``consumers.materialize.rows_for_events`` writes for one COMPLETE
-   event per run (every edge table, ``job_io``, ``runs``, ``dataset_versions`` with one row per
-   input and output, ``models``, ``model_versions``), computed in SQL with seeded hashes, so the
-   same ``--seed`` gives the same warehouse.
+   event per run (every edge table, ``job_io``, ``runs``, ``run_nodes``, ``dataset_versions``
+   with one row per input and output, ``models``, ``model_versions``), computed in SQL with
+   seeded hashes, so the same ``--seed`` gives the same warehouse.
 
    Graph shape (defaults): 500 pipelines x 20 stages (a job per stage: 10,000 jobs) x 100
    batches (runs of each job, a day apart) = **1,000,000 runs**.  Every run reads 5 dataset
@@ -267,7 +267,10 @@ def model_sql(shape: Shape, db: str) -> list[str]:
 
 
 def derived_sql(db: str) -> list[str]:
-    """The tables the consumer writes from the same edge rows."""
+    """The tables the consumer writes from the same edge and run rows."""
+    from consumers.migrate import render
+    from consumers.run_nodes import backfill_sql
+
     return [
         f"INSERT INTO `{db}`.run_inputs_by_dataset SELECT * FROM `{db}`.run_inputs",
         f"INSERT INTO `{db}`.run_outputs_by_dataset SELECT * FROM `{db}`.run_outputs",
@@ -289,6 +292,8 @@ def derived_sql(db: str) -> list[str]:
         "toInt64(sipHash64(dataset_version) % 1000000), "
         "toInt64(sipHash64(dataset_version) % 1000000000), toInt64(1 + sipHash64(run_id) % 16) "
         f"FROM `{db}`.run_outputs",
+        # run_nodes: what migration 0003 backfills from runs (the consumer writes the same rows)
+        render(backfill_sql(), db),
     ]
 
 
@@ -303,10 +308,11 @@ def sample_sql(db: str, sample: str, pipelines: int) -> list[str]:
         f"INSERT INTO `{sample}`.{t} SELECT * FROM `{db}`.{t} WHERE {model_in}"
         for t in ("models", "model_versions")
     ]
-    out.append(
-        f"INSERT INTO `{sample}`.dataset_versions SELECT * FROM `{db}`.dataset_versions "
+    out += [
+        f"INSERT INTO `{sample}`.{t} SELECT * FROM `{db}`.{t} "
         f"WHERE run_id IN (SELECT run_id FROM `{sample}`.runs)"
-    )
+        for t in ("dataset_versions", "run_nodes")
+    ]
     return out
 
 
@@ -366,7 +372,7 @@ def build(directory: Path, shape: Shape, mlmd_pipelines: int, granularity: int) 
     for sql, label in zip(
         derived_sql(DATABASE),
         ["run_inputs_by_dataset", "run_outputs_by_dataset", "job_io (inputs)", "job_io (outputs)",
-         "dataset_versions (inputs)", "dataset_versions (outputs)"],
+         "dataset_versions (inputs)", "dataset_versions (outputs)", "run_nodes"],
         strict=True,
     ):  # fmt: skip
         _timed(client, [sql], log, label)
@@ -472,7 +478,7 @@ def mlmd_export(client: Any, db: str) -> dict[str, Any]:
 
 def explain(client: Any, db: str, starts: dict[str, list[list[str]]]) -> dict[str, str]:
     """``EXPLAIN indexes = 1`` of the traversal and detail queries, on 100 real keys each."""
-    from api.store import RUNS_STATE
+    from api.store import RUN_NODE_GROUPS
 
     t = f"`{db}`"
     ids = [r[0] for r in starts["run"][:100]]
@@ -490,9 +496,9 @@ def explain(client: Any, db: str, starts: dict[str, list[list[str]]]) -> dict[st
             f"(dataset_namespace, dataset_name, dataset_version) IN {vkeys}",
             {"keys": versions},
         ),
-        "runs (runs state, 100 runs)": (
-            RUNS_STATE.replace("FROM runs", f"FROM {t}.runs"),
-            {"ids": ids, "limit": len(ids)},
+        "run_nodes (run states, 100 runs)": (
+            RUN_NODE_GROUPS.replace("FROM run_nodes", f"FROM {t}.run_nodes"),
+            {"ids": ids, "limit": 64 * len(ids)},
         ),
         "dataset_versions (100 versions)": (
             f"SELECT count() FROM {t}.dataset_versions WHERE "
@@ -559,7 +565,8 @@ def prepare_worker(args: argparse.Namespace) -> None:
 
 def _label(sql: str) -> str:
     for marker, label in (
-        ("argMax(event_type", "runs: state"),
+        (".run_nodes", "runs: state (run_nodes)"),
+        ("argMax(event_type", "runs: state (runs aggregation)"),
         ("argMaxIf(job_namespace", "runs: namespaces"),
         ("SELECT DISTINCT run_id FROM", "runs: visible"),
         ("groupUniqArrayIf", "dataset_versions: details"),

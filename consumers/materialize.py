@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from consumers.run_nodes import node_row
 from consumers.tables import COLUMNS
 from emitters.codec import MAGIC
 from emitters.errors import InvalidEvent
@@ -326,51 +327,51 @@ class _Event:
         env = _dict(facets.get("pedigree_environment"))
         k8s = _dict(env.get("kubernetes"))
         rank = STATE_RANK.get(self.type, 0)
-        self.rows["runs"].append(
-            (
-                self.run_id,
-                self.id,
-                self.time,
-                self.type,
-                rank,
-                self.time if self.type == "START" else None,
-                self.time if rank >= STATE_RANK["COMPLETE"] else None,
-                self.job_ns,
-                self.job_name,
-                _str(_dict(parent.get("run")).get("runId")),
-                _str(_dict(parent.get("job")).get("namespace")),
-                _str(_dict(parent.get("job")).get("name")),
-                _str(_dict(root.get("run")).get("runId")),
-                _str(_dict(root.get("job")).get("namespace")),
-                _str(_dict(root.get("job")).get("name")),
-                _str(code.get("gitRepo")),
-                _str(code.get("gitCommit")),
-                _str(code.get("gitBranch")),
-                _bool(code.get("gitDirty")),
-                _str(code.get("gitDiffHash")),
-                _str(code.get("image")),
-                _str(code.get("imageDigest")),
-                _str(code.get("entryPoint")),
-                [a for a in _list(code.get("arguments")) if isinstance(a, str)],
-                {str(k): canonical_json(v) for k, v in params.items()},
-                _str(owner.get("submitter")),
-                _str(owner.get("codeAuthor")),
-                _str(owner.get("deployer")),
-                _str(owner.get("team")),
-                _str(error.get("message")),
-                _str(error.get("stackTrace")),
-                *_resources(resources.get("requested")),
-                *_resources(resources.get("observed")),
-                _str(env.get("host")),
-                _str(env.get("pythonVersion")),
-                _str(env.get("packagesHash")),
-                _str(k8s.get("namespace")),
-                _str(k8s.get("pod")),
-                _str(k8s.get("node")),
-                _str(_dict(facets.get("pedigree_trace")).get("traceparent")),
-                _str(self.event.get("producer")),
-            )
+        run = (
+            self.run_id,
+            self.id,
+            self.time,
+            self.type,
+            rank,
+            self.time if self.type == "START" else None,
+            self.time if rank >= STATE_RANK["COMPLETE"] else None,
+            self.job_ns,
+            self.job_name,
+            _str(_dict(parent.get("run")).get("runId")),
+            _str(_dict(parent.get("job")).get("namespace")),
+            _str(_dict(parent.get("job")).get("name")),
+            _str(_dict(root.get("run")).get("runId")),
+            _str(_dict(root.get("job")).get("namespace")),
+            _str(_dict(root.get("job")).get("name")),
+            _str(code.get("gitRepo")),
+            _str(code.get("gitCommit")),
+            _str(code.get("gitBranch")),
+            _bool(code.get("gitDirty")),
+            _str(code.get("gitDiffHash")),
+            _str(code.get("image")),
+            _str(code.get("imageDigest")),
+            _str(code.get("entryPoint")),
+            [a for a in _list(code.get("arguments")) if isinstance(a, str)],
+            {str(k): canonical_json(v) for k, v in params.items()},
+            _str(owner.get("submitter")),
+            _str(owner.get("codeAuthor")),
+            _str(owner.get("deployer")),
+            _str(owner.get("team")),
+            _str(error.get("message")),
+            _str(error.get("stackTrace")),
+            *_resources(resources.get("requested")),
+            *_resources(resources.get("observed")),
+            _str(env.get("host")),
+            _str(env.get("pythonVersion")),
+            _str(env.get("packagesHash")),
+            _str(k8s.get("namespace")),
+            _str(k8s.get("pod")),
+            _str(k8s.get("node")),
+            _str(_dict(facets.get("pedigree_trace")).get("traceparent")),
+            _str(self.event.get("producer")),
         )
+        self.rows["runs"].append(run)
+        self.rows["run_nodes"].append(node_row(run))
         for index, item in enumerate(_list(resources.get("samples"))):
             sample = _dict(item)
             self.rows["resource_samples"].append(

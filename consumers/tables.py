@@ -196,6 +196,17 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "event_id",
         "event_time",
     ),
+    "run_nodes": (
+        "run_id",
+        "event_id",
+        "job_namespace",
+        "event_time",
+        "state_rank",
+        "start_time",
+        "end_time",
+        "present",
+        "node",
+    ),
 }
 
 TABLES: tuple[str, ...] = (

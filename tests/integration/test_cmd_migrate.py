@@ -21,6 +21,7 @@ def test_migrating_twice_applies_once_on_the_embedded_engine(tmp_path: Path) -> 
     assert first.stdout.splitlines() == [
         "applied 0001_initial to lineage",
         "applied 0002_job_io to lineage",
+        "applied 0003_run_nodes to lineage",
     ]
     assert (tmp_path / "pedigree-data" / "clickhouse").is_dir()
     second = _run(["--database", "lineage"], tmp_path)
