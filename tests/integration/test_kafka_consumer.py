@@ -5,9 +5,10 @@ The crash tests, which SIGKILL consumer processes, are in ``test_kafka_consumer_
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,25 @@ def assert_no_duplicates(client: Any) -> None:
             f"SELECT count(), uniqExact({key}) FROM {table}"
         ).result_rows
         assert rows == distinct, f"{table} holds {rows - distinct} duplicate rows"
+
+
+@contextlib.contextmanager
+def running(worker: KafkaConsumerWorker, stop: threading.Event) -> Iterator[threading.Thread]:
+    """``worker`` consuming in a thread until the block ends; then it must stop within 30 s."""
+    thread = threading.Thread(target=worker.run)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive()
+
+
+def assert_each_event_once(warehouse: Any, events: list[dict[str, Any]]) -> None:
+    assert count(warehouse, "events") == len(events)
+    assert count(warehouse, "runs") == sum(1 for e in events if "run" in e)
+    assert_no_duplicates(warehouse)
 
 
 @pytest.fixture
@@ -321,9 +341,7 @@ def test_clickhouse_unavailable_mid_stream_pauses_and_resumes_without_loss(
         warehouse,
         stop=stop,
     )
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
+    with running(worker, stop) as thread:
         _wait(lambda: count(warehouse, "events") == len(first), "the first events")
         warehouse.command("DETACH TABLE runs")  # events inserts work, runs inserts fail
         produce(kafka_bootstrap, topic, [encode(e) for e in second])
@@ -331,13 +349,7 @@ def test_clickhouse_unavailable_mid_stream_pauses_and_resumes_without_loss(
         assert thread.is_alive()  # it does not crash-loop: it waits
         warehouse.command("ATTACH TABLE runs")
         _wait(lambda: worker.stats.events == len(events), "all events after the restore")
-    finally:
-        stop.set()
-        thread.join(30)
-    assert not thread.is_alive()
-    assert count(warehouse, "events") == len(events)
-    assert count(warehouse, "runs") == sum(1 for e in events if "run" in e)
-    assert_no_duplicates(warehouse)
+    assert_each_event_once(warehouse, events)
 
 
 def test_two_consumers_share_the_partitions_and_a_leaving_one_loses_nothing(
@@ -464,9 +476,7 @@ def test_a_fenced_static_member_rebuilds_its_client_and_loses_nothing(
     cfg = config(kafka_bootstrap, topic, warehouse.database, exit_when_idle=False,
                  kafka={"group.instance.id": "worker-0", "session.timeout.ms": 6000})  # fmt: skip
     worker = KafkaConsumerWorker(cfg, warehouse, stop=stop)
-    thread = threading.Thread(target=worker.run)
-    thread.start()
-    try:
+    with running(worker, stop) as thread:
         _wait(lambda: count(warehouse, "events") == len(first), "the first events")
         usurper = Consumer({
             "bootstrap.servers": kafka_bootstrap, "group.id": cfg.group,
@@ -484,13 +494,7 @@ def test_a_fenced_static_member_rebuilds_its_client_and_loses_nothing(
         _wait(lambda: count(warehouse, "events") >= len(events), "the events after the fencing")
         time.sleep(1.0)  # nothing more may arrive
         assert thread.is_alive()
-    finally:
-        stop.set()
-        thread.join(30)
-    assert not thread.is_alive()
-    assert count(warehouse, "events") == len(events)
-    assert count(warehouse, "runs") == sum(1 for e in events if "run" in e)
-    assert_no_duplicates(warehouse)
+    assert_each_event_once(warehouse, events)
 
 
 def test_two_workers_sharing_an_instance_id_stop_fencing_each_other(
