@@ -16,8 +16,9 @@ applied).  Prints the resident set after start-up, after every third batch, and 
 ``consumer``: the real ``pedigree consume --exit-when-idle`` on a backlog of ``--events`` typical
 events in 2 partitions, once per ``--variant`` (extra CLI arguments, e.g. ``"-X
 queued.max.messages.kbytes=8192"`` or ``"--batch-bytes 8388608"``; the word ``nomerge`` first
-turns background merges off in the warehouse beforehand); prints ``/usr/bin/time``'s maximum
-resident set.  Results: bench/RESULTS.md.
+turns background merges off in the warehouse beforehand, ``tables:SETTINGS`` first migrates it
+and applies ``ALTER TABLE ... MODIFY SETTING SETTINGS`` to every table); prints
+``/usr/bin/time``'s maximum resident set.  Results: bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -118,6 +119,19 @@ def inserts(args: argparse.Namespace) -> None:
         }))  # fmt: skip
 
 
+_ALTER = """
+import sys
+import clickhouse_connect
+from consumers.migrate import migrate
+client = clickhouse_connect.get_client(dsn="chdb://" + sys.argv[1])
+migrate(client, "pedigree")
+for (table,) in client.query(
+    "SELECT name FROM system.tables WHERE database = 'pedigree' AND engine LIKE '%MergeTree'"
+).result_rows:
+    client.command(f"ALTER TABLE pedigree.{table} MODIFY SETTING {sys.argv[2]}")
+"""
+
+
 def consumer(args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix="memory-probe-"))
     broker = ingest_bench.load_kafka_local().LocalKafka(work / "kafka")
@@ -136,6 +150,12 @@ def consumer(args: argparse.Namespace) -> None:
 
                 extra = extra[1:]
                 prepare_without_merges(directory)
+            elif extra[:1] and extra[0].startswith("tables:"):  # MergeTree settings, all tables
+                settings, extra = extra[0].removeprefix("tables:"), extra[1:]
+                subprocess.run(
+                    [sys.executable, "-c", _ALTER, str(directory), settings],
+                    cwd=ROOT, check=True, capture_output=True, text=True,
+                )  # fmt: skip
             command = [
                 "/usr/bin/time", "-f", "%M", sys.executable, "-m", "pedigree.cli", "consume",
                 "--bootstrap", broker.bootstrap, "--topic", topic, "--group", topic,
