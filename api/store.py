@@ -261,10 +261,14 @@ class Warehouse:
         groups: dict[str, int] = {}
         for row in rows:
             groups[row[0]] = groups.get(row[0], 0) + 1
-        crowded = sorted(run for run, count in groups.items() if count >= GROUPS_PER_RUN)
+        crowded = {run for run, count in groups.items() if count >= GROUPS_PER_RUN}
         found = states(row for row in rows if row[0] not in crowded)
-        if crowded:  # more field combinations than read: aggregate those runs in ClickHouse
-            sql, params = self._scoped(RUNS_STATE, "runs", crowded, 1, scope)
+        # Aggregated in ClickHouse instead: runs with more field combinations than read, and
+        # runs run_nodes does not know -- events a consumer older than migration 0003 wrote
+        # (or runs the scope hides, which this finds absent from runs too).
+        fallback = sorted(crowded | (set(ids) - set(groups)))
+        if fallback:
+            sql, params = self._scoped(RUNS_STATE, "runs", fallback, 1, scope)
             for row in self.query(sql, params):
                 found[row[0]] = dict(zip(RUN_STATE_COLUMNS, row, strict=True))
         return found

@@ -203,3 +203,24 @@ def test_the_migration_fills_run_nodes_from_the_runs_of_an_older_warehouse(
     warehouse = Warehouse(clickhouse, clickhouse.database)
     ids = sorted({e["run"]["runId"] for e in events})
     assert warehouse.runs(ids) == _aggregated(warehouse, ids)
+
+
+def test_runs_a_consumer_older_than_run_nodes_wrote_are_answered_from_runs(
+    warehouse: Warehouse,
+) -> None:
+    """Between ``pedigree migrate`` and the consumers' upgrade, older consumers write ``runs``
+    but not ``run_nodes``: those runs still have their state (from the ``runs`` aggregation)."""
+    events = _random_runs(random.Random(5), 6)
+    older = {e["run"]["runId"] for e in events[: len(events) // 2]}
+    received = datetime(2026, 11, 28, 12, tzinfo=UTC)
+    batch = [(EventMeta("t", 0, i, encode_json(e), received), e) for i, e in enumerate(events)]
+    for table, rows in rows_for_events(batch).items():
+        # run_nodes: only the runs a newer consumer wrote
+        kept = [r for r in rows if table != "run_nodes" or r[0] not in older]
+        if kept:
+            warehouse.client.insert(table, kept, column_names=COLUMNS[table])
+    ids = sorted({e["run"]["runId"] for e in events})
+    read = warehouse.runs(ids)
+    assert set(read) == set(ids)
+    assert read == _aggregated(warehouse, ids)
+    assert warehouse.runs(["00000000-0000-4000-8000-999999999999"]) == {}  # unknown: absent
