@@ -255,8 +255,17 @@ class Warehouse:
         events only, so another tenant's events under the same run id (a collision, or a
         deliberate one) can neither show nor change what this caller sees."""
         ids = sorted(set(run_ids))
-        if not ids:
-            return {}
+        # a query's rows are capped (max_result_rows, cut without an error): ask for at most
+        # that many, GROUPS_PER_RUN per run, or a run could be reduced from part of its groups
+        chunk = max(1, self.limits.max_result_rows // GROUPS_PER_RUN)
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), chunk):
+            found.update(self._run_states(ids[start : start + chunk], scope))
+        return found
+
+    def _run_states(
+        self, ids: list[str], scope: tuple[str, Mapping[str, Any]] | None
+    ) -> dict[str, dict[str, Any]]:
         rows = self.query(*self._scoped(RUN_NODE_GROUPS, "run_nodes", ids, GROUPS_PER_RUN, scope))
         groups: dict[str, int] = {}
         for row in rows:

@@ -222,6 +222,7 @@ class KafkaConsumerWorker:
         self._running = False
         self._last_turn = time.monotonic()
         self._rebuilds = rebuilds or RebuildBudget()
+        self._closed = False
         settings = config.client_settings(**{
             "group.id": config.group,
             "enable.auto.commit": False,
@@ -272,7 +273,8 @@ class KafkaConsumerWorker:
             self._drain()
         finally:
             self._running = False
-            self._consumer.close()  # leaves the group; on_revoke flushes what is left
+            if not self._closed:  # (a client that failed fatally was closed already)
+                self._consumer.close()  # leaves the group; on_revoke flushes what is left
             if self._producer is not None:
                 self._producer.flush(10)
                 self._producer = None
@@ -290,26 +292,32 @@ class KafkaConsumerWorker:
         """The client is dead: drop what it held (uncommitted, so replayed) and start anew."""
         from confluent_kafka import Consumer
 
-        wait = self._rebuilds.next_wait(time.monotonic())
-        if wait is None:
-            raise KafkaClientFenced(
-                f"the Kafka client failed fatally {self._rebuilds.limit + 1} times within "
-                f"{self._rebuilds.window:.0f} s (last: {err}); is another worker running with "
-                f"group.instance.id {self._settings.get('group.instance.id')!r}?"
-            ) from err
-        log.error("pedigree: Kafka client failed fatally (%s); its uncommitted batches are "
-                  "dropped and a new client joins in %.0f s", err, wait)  # fmt: skip
-        for part in list(self._parts.values()):
+        for part in list(self._parts.values()):  # uncommitted: whoever owns them next replays
             self._forget(part)
         self._retry_at, self._backoff, self._paused = None, self.config.retry_initial, False
         try:
             self._consumer.close()
         except Exception as close_err:  # noqa: BLE001 - a dead client may refuse to close
             log.info("pedigree: closing the failed client: %s", close_err)
+        self._closed = True
+        wait = self._rebuilds.next_wait(time.monotonic())
+        if wait is None:
+            instance = self._settings.get("group.instance.id")
+            hint = (
+                f"; is another worker running with group.instance.id {instance!r}?"
+                if instance
+                else ""
+            )
+            raise KafkaClientFenced(
+                f"the Kafka client failed fatally {self._rebuilds.limit + 1} times within "
+                f"{self._rebuilds.window:.0f} s (last: {err}){hint}"
+            ) from err
+        log.error("pedigree: Kafka client failed fatally (%s); its uncommitted batches are "
+                  "dropped and a new client joins in %.0f s", err, wait)  # fmt: skip
         if self._stop.wait(wait):
-            self._consumer = Consumer(self._settings)  # run() closes it on the way out
             return
         self._consumer = Consumer(self._settings)
+        self._closed = False
         self._subscribe()
         self.stats.client_restarts += 1
 
@@ -546,7 +554,7 @@ class KafkaConsumerWorker:
 
     def _dead_letter(self, letters: list[DeadLetter]) -> None:
         """Produce the refused messages and wait for the broker's acknowledgement."""
-        from confluent_kafka import Producer
+        from confluent_kafka import KafkaException, Producer
 
         if self._producer is None:
             self._producer = Producer(
@@ -565,20 +573,26 @@ class KafkaConsumerWorker:
             if err is not None:
                 failures.append(str(err))
 
-        for letter in letters:
-            value, truncated = letter.value, 0
-            if len(value) > _DEAD_LETTER_MAX_BYTES:
-                value, truncated = value[:_DEAD_LETTER_MAX_BYTES], len(value)
-            self._producer.produce(
-                self.config.dead_letter_for(letter.topic),
-                value=value,
-                key=letter.key,
-                headers=dead_letter_headers(letter, self.config.group, truncated_from=truncated),
-                on_delivery=delivered,
-            )
-            self._producer.poll(0)
-        remaining = self._producer.flush(30)
+        try:
+            for letter in letters:
+                value, truncated = letter.value, 0
+                if len(value) > _DEAD_LETTER_MAX_BYTES:
+                    value, truncated = value[:_DEAD_LETTER_MAX_BYTES], len(value)
+                headers = dead_letter_headers(letter, self.config.group, truncated_from=truncated)
+                self._producer.produce(
+                    self.config.dead_letter_for(letter.topic),
+                    value=value,
+                    key=letter.key,
+                    headers=headers,
+                    on_delivery=delivered,
+                )
+                self._producer.poll(0)
+            remaining = self._producer.flush(30)
+        except (KafkaException, BufferError) as err:  # the producer's, not the consumer's
+            failures.append(f"{type(err).__name__}: {err}")
+            remaining = 0
         if remaining or failures:
+            self._producer = None  # the retry starts a new producer (an idempotent one can die)
             raise RuntimeError(
                 f"dead-letter topic did not acknowledge {remaining + len(failures)} messages"
                 + (f": {failures[0]}" if failures else "")

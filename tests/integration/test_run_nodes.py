@@ -224,3 +224,30 @@ def test_runs_a_consumer_older_than_run_nodes_wrote_are_answered_from_runs(
     assert set(read) == set(ids)
     assert read == _aggregated(warehouse, ids)
     assert warehouse.runs(["00000000-0000-4000-8000-999999999999"]) == {}  # unknown: absent
+
+
+def test_many_runs_are_asked_in_chunks_that_fit_the_result_cap(clickhouse: Any) -> None:
+    """A query's rows are capped (``max_result_rows``, cut without an error): the run states
+    are asked for in chunks of runs whose groups cannot pass the cap."""
+    from api.store import QueryLimits
+
+    migrate(clickhouse, clickhouse.database)
+    warehouse = Warehouse(
+        clickhouse, clickhouse.database, limits=QueryLimits(max_result_rows=2 * GROUPS_PER_RUN)
+    )
+    events = _random_runs(random.Random(9), 9)
+    load(clickhouse, events)
+    ids = sorted({e["run"]["runId"] for e in events})
+    asked: list[int] = []
+    query = warehouse.query
+
+    def recording(sql: str, parameters: Any = None) -> list[tuple[Any, ...]]:
+        if "run_nodes" in sql:
+            asked.append(len((parameters or {})["ids"]))
+        return query(sql, parameters)
+
+    warehouse.query = recording  # type: ignore[method-assign]
+    read = warehouse.runs(ids)
+    warehouse.query = query  # type: ignore[method-assign]
+    assert asked == [2, 2, 2, 2, 1]
+    assert read == _aggregated(warehouse, ids)
