@@ -25,7 +25,13 @@ from api.nodes import NodeRef
 from consumers.queries import STATE_ORDER
 from consumers.run_nodes import NODE_NULLABLE, NODE_TEXT, states
 
-__all__ = ["QueryLimits", "Warehouse", "WarehouseUnavailable", "version_facts"]
+__all__ = [
+    "VERSION_FACTS",
+    "QueryLimits",
+    "Warehouse",
+    "WarehouseUnavailable",
+    "version_facts",
+]
 
 
 def version_facts(columns: Sequence[Any]) -> dict[str, Any]:
@@ -58,13 +64,20 @@ class QueryLimits:
 
 
 _VERSION_KEY = "(dataset_namespace, dataset_name, dataset_version)"
+VERSION_FACTS = (
+    "argMax(schema_fields, (notEmpty(schema_fields), event_time, event_id)), "
+    "max(row_count), max(size_bytes), max(file_count), "
+    "argMax(label_set, (label_set != '', event_time)), "
+    "argMax(label_version, (label_version != '', event_time)), "
+    "min(event_time), "
+    "groupUniqArrayIf(16)(run_id, role = 'output' AND run_id != '')"
+)
+"""A dataset version's facts, aggregated over its ``dataset_versions`` rows, in the order
+:func:`version_facts` reads them."""
 _DATASET_KEY = "(dataset_namespace, dataset_name)"
 _JOB_KEY = "(job_namespace, job_name)"
 _VKEYS = "{keys:Array(Tuple(String, String, String))}"
 _PAIRS = "{keys:Array(Tuple(String, String))}"
-
-_RUN_STATE_FIELDS = NODE_TEXT
-_RUN_STATE_NULLABLE = tuple(NODE_NULLABLE)
 
 
 def _latest(column: str, present: str) -> str:
@@ -78,8 +91,8 @@ SELECT
     max(event_time) AS last_event_time,
     min(start_time) AS start_time,
     max(end_time) AS end_time,
-    {", ".join(_latest(c, f"{c} != ''") for c in _RUN_STATE_FIELDS)},
-    {", ".join(_latest(c, f"{c} IS NOT NULL") for c in _RUN_STATE_NULLABLE)},
+    {", ".join(_latest(c, f"{c} != ''") for c in NODE_TEXT)},
+    {", ".join(_latest(c, f"{c} IS NOT NULL") for c in NODE_NULLABLE)},
     {_latest("arguments", "notEmpty(arguments)")},
     {_latest("parameters", "notEmpty(parameters)")}
 FROM runs
@@ -118,8 +131,8 @@ RUN_STATE_COLUMNS: tuple[str, ...] = (
     "last_event_time",
     "start_time",
     "end_time",
-    *_RUN_STATE_FIELDS,
-    *_RUN_STATE_NULLABLE,
+    *NODE_TEXT,
+    *NODE_NULLABLE,
     "arguments",
     "parameters",
 )
@@ -316,13 +329,7 @@ class Warehouse:
         if not versions:
             return {}
         rows = self.query(
-            "SELECT dataset_namespace, dataset_name, dataset_version, "
-            "argMax(schema_fields, (notEmpty(schema_fields), event_time, event_id)), "
-            "max(row_count), max(size_bytes), max(file_count), "
-            "argMax(label_set, (label_set != '', event_time)), "
-            "argMax(label_version, (label_version != '', event_time)), "
-            "min(event_time), "
-            "groupUniqArrayIf(16)(run_id, role = 'output' AND run_id != '') "
+            f"SELECT dataset_namespace, dataset_name, dataset_version, {VERSION_FACTS} "
             f"FROM {self._table('dataset_versions')} WHERE {_VERSION_KEY} IN {_VKEYS} "
             "GROUP BY dataset_namespace, dataset_name, dataset_version LIMIT {limit:UInt32}",
             {

@@ -86,7 +86,7 @@ MiB = 1024 * 1024
 DATABASE = "pedigree"
 SAMPLE_DATABASE = "pedigree_mlmd_sample"
 WARMUP = 20
-GENERATOR = 3  # bump when the SQL below changes: a cached warehouse of another one is rebuilt
+GENERATOR = 4  # bump when the SQL below changes: a cached warehouse of another one is rebuilt
 
 
 # -- the graph ---------------------------------------------------------------------------------

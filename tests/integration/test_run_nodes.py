@@ -6,10 +6,12 @@ warehouse created before the table (the migration's backfill)."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import random
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -81,6 +83,25 @@ def _aggregated(warehouse: Warehouse, ids: list[str], scope: Any = None) -> dict
     }
 
 
+@contextlib.contextmanager
+def asked_for(warehouse: Warehouse) -> Iterator[list[tuple[str, list[str]]]]:
+    """Records, per query the warehouse really runs in the block, the table it reads
+    (``run_nodes`` or ``runs``) and the run ids it asks for: which query answered whom."""
+    asked: list[tuple[str, list[str]]] = []
+    query = warehouse.query
+
+    def recording(sql: str, parameters: Any = None) -> list[tuple[Any, ...]]:
+        table = "run_nodes" if "run_nodes" in sql else "runs"
+        asked.append((table, list((parameters or {}).get("ids", []))))
+        return query(sql, parameters)
+
+    warehouse.query = recording  # type: ignore[method-assign]
+    try:
+        yield asked
+    finally:
+        warehouse.query = query  # type: ignore[method-assign]
+
+
 @pytest.fixture
 def warehouse(clickhouse: Any) -> Warehouse:
     migrate(clickhouse, clickhouse.database)
@@ -121,10 +142,7 @@ def test_heartbeats_come_back_as_one_group_and_do_not_change_the_state(
         beats.append(beat)
     load(warehouse.client, [start, *beats, complete])
     run_id = start["run"]["runId"]
-    groups = warehouse.query(
-        RUN_NODE_GROUPS.replace("FROM run_nodes", f"FROM {warehouse._table('run_nodes')}"),
-        {"ids": [run_id], "limit": 1000},
-    )
+    groups = warehouse.query(*warehouse._scoped(RUN_NODE_GROUPS, "run_nodes", [run_id], 1000, None))
     assert len(groups) <= 3  # START, the heartbeats, COMPLETE: not 201 rows
     state = warehouse.runs([run_id])[run_id]
     assert state == _aggregated(warehouse, [run_id])[run_id]
@@ -149,25 +167,13 @@ def test_a_run_with_more_field_combinations_than_read_is_aggregated_in_clickhous
         }
         events.append(event)
     load(warehouse.client, events)
-    groups = warehouse.query(
-        RUN_NODE_GROUPS.replace("FROM run_nodes", f"FROM {warehouse._table('run_nodes')}"),
-        {"ids": [run_id], "limit": 1000},
-    )
+    groups = warehouse.query(*warehouse._scoped(RUN_NODE_GROUPS, "run_nodes", [run_id], 1000, None))
     assert len(groups) == GROUPS_PER_RUN  # cut: the reader cannot reduce this run itself
     other = _random_runs(random.Random(3), 3)
     load(warehouse.client, other)
     ids = [run_id, *sorted({e["run"]["runId"] for e in other})]
-    asked: list[tuple[str, list[str]]] = []  # (table read, run ids): which query answered whom
-    query = warehouse.query
-
-    def recording(sql: str, parameters: Any = None) -> list[tuple[Any, ...]]:
-        table = "run_nodes" if "run_nodes" in sql else "runs"
-        asked.append((table, list((parameters or {}).get("ids", []))))
-        return query(sql, parameters)
-
-    warehouse.query = recording  # type: ignore[method-assign]
-    read = warehouse.runs(ids)
-    warehouse.query = query  # type: ignore[method-assign]
+    with asked_for(warehouse) as asked:
+        read = warehouse.runs(ids)
     assert asked == [("run_nodes", sorted(ids)), ("runs", [run_id])]
     assert read == _aggregated(warehouse, ids)
 
@@ -238,16 +244,7 @@ def test_many_runs_are_asked_in_chunks_that_fit_the_result_cap(clickhouse: Any) 
     events = _random_runs(random.Random(9), 9)
     load(clickhouse, events)
     ids = sorted({e["run"]["runId"] for e in events})
-    asked: list[int] = []
-    query = warehouse.query
-
-    def recording(sql: str, parameters: Any = None) -> list[tuple[Any, ...]]:
-        if "run_nodes" in sql:
-            asked.append(len((parameters or {})["ids"]))
-        return query(sql, parameters)
-
-    warehouse.query = recording  # type: ignore[method-assign]
-    read = warehouse.runs(ids)
-    warehouse.query = query  # type: ignore[method-assign]
-    assert asked == [2, 2, 2, 2, 1]
+    with asked_for(warehouse) as asked:
+        read = warehouse.runs(ids)
+    assert [len(asked_ids) for table, asked_ids in asked if table == "run_nodes"] == [2, 2, 2, 2, 1]
     assert read == _aggregated(warehouse, ids)
