@@ -219,6 +219,7 @@ class KafkaConsumerWorker:
         self._retry_at: float | None = None  # set while the warehouse (or broker) fails
         self._backoff = config.retry_initial
         self._paused = False
+        self._resume_due = False  # set on an assignment: its partitions may carry an old pause
         self._running = False
         self._last_turn = time.monotonic()
         self._rebuilds = rebuilds or RebuildBudget()
@@ -295,6 +296,7 @@ class KafkaConsumerWorker:
         for part in list(self._parts.values()):  # uncommitted: whoever owns them next replays
             self._forget(part)
         self._retry_at, self._backoff, self._paused = None, self.config.retry_initial, False
+        self._resume_due = False
         try:
             self._consumer.close()
         except Exception as close_err:  # noqa: BLE001 - a dead client may refuse to close
@@ -652,10 +654,11 @@ class KafkaConsumerWorker:
             self._paused = True
 
     def _resume(self) -> None:
-        if self._paused:
+        if self._paused or self._resume_due:
             assignment = self._consumer.assignment()
             if assignment:
                 self._consumer.resume(assignment)
+                self._resume_due = False
             self._paused = False
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
@@ -672,7 +675,12 @@ class KafkaConsumerWorker:
                     tp.topic, tp.partition, *batch.range,
                 )  # fmt: skip
             self._parts[(tp.topic, tp.partition)] = _Partition(tp.topic, tp.partition, batch)
-        self._paused = False  # a fresh assignment starts unpaused; the loop pauses if needed
+        # librdkafka keeps a partition's pause across a revoke and re-assignment
+        # (confluent-kafka-go#193, librdkafka#1849): one paused while the warehouse failed,
+        # revoked, then given back, would stay paused for good. So the next successful flush
+        # resumes the whole new assignment (the loop pauses it first if the warehouse fails).
+        self._paused = False
+        self._resume_due = bool(partitions)
         if partitions:
             log.info("pedigree: assigned %s",
                      ", ".join(f"{tp.topic}[{tp.partition}]" for tp in partitions))  # fmt: skip

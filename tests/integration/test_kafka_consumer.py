@@ -549,3 +549,42 @@ def test_two_workers_sharing_an_instance_id_stop_fencing_each_other(
     assert workers[loser].stats.client_restarts == 1
     assert count(warehouse, "events") == len(events)
     assert_no_duplicates(warehouse)
+
+
+def test_partitions_paused_during_an_outage_flow_again_after_a_rebalance(
+    kafka_bootstrap: str, new_topic: TopicFactory, warehouse: Any
+) -> None:
+    """librdkafka keeps a partition's pause across a revoke and re-assignment.  The worker pauses
+    its partitions while ClickHouse fails; a rebalance takes them away (the retry then finds
+    nothing to flush) and gives them back: they must flow again, not stay paused for good."""
+    from confluent_kafka import Consumer
+
+    topic = new_topic(partitions=2)
+    events = variants(6)
+    first, second = events[:8], events[8:]
+    stop = threading.Event()
+    cfg = config(kafka_bootstrap, topic, warehouse.database, exit_when_idle=False,
+                 retry_initial=0.1, retry_max=0.1)  # fmt: skip
+    worker = KafkaConsumerWorker(cfg, warehouse, stop=stop)
+    with running(worker, stop):
+        _wait(lambda: len(worker.assigned()) == 2, "the worker to take both partitions")
+        warehouse.command("DETACH TABLE runs")
+        produce(kafka_bootstrap, topic, [encode(e) for e in first])
+        _wait(lambda: worker.stats.flush_failures >= 2, "the partitions paused by failures")
+        # a member that commits nothing: it only takes partitions away and gives them back
+        other = Consumer({
+            "bootstrap.servers": kafka_bootstrap, "group.id": cfg.group,
+            "enable.auto.commit": False,
+        })  # fmt: skip
+        other.subscribe([topic])  # a rebalance: the worker's paused partitions are revoked
+        deadline = time.monotonic() + 60
+        while not other.assignment():
+            assert time.monotonic() < deadline, "the second member never got a partition"
+            other.poll(0.2)
+        other.close()  # it leaves: the worker gets both partitions back
+        _wait(lambda: len(worker.assigned()) == 2, "the worker to take both partitions back")
+        warehouse.command("ATTACH TABLE runs")
+        produce(kafka_bootstrap, topic, [encode(e) for e in second])
+        _wait(lambda: count(warehouse, "events") >= len(events), "every event after the roll")
+        time.sleep(1.0)  # nothing more may arrive
+    assert_each_event_once(warehouse, events)
