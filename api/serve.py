@@ -69,14 +69,13 @@ class Service:
     """The API application and what runs beside it, started and stopped together."""
 
     def __init__(self, options: ServeOptions) -> None:
-        import clickhouse_connect
-
         from api.app import create_app
+        from consumers.engine_memory import connect
         from consumers.migrate import cluster_from_env, migrate
 
         self.options = options
         self.lock = threading.RLock()
-        self.raw_client = clickhouse_connect.get_client(dsn=options.clickhouse_dsn)
+        self.raw_client = connect(options.clickhouse_dsn)
         migrate(self.raw_client, options.database, cluster=cluster_from_env())
         self.warehouse = Warehouse(
             self.raw_client,

@@ -77,10 +77,13 @@ BENCH = ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
+from consumers.batching import BatchLimits  # noqa: E402
+
 MiB = 1024 * 1024
 SWEEP_BATCH_BYTES = 256 * MiB
 SWEEP_BATCH_SECONDS = 30.0
-DEFAULT_LIMITS = (20_000, 32 * MiB, 1.0)  # the CLI's defaults: --batch-size/-bytes/-seconds
+# the CLI's defaults: --batch-size/-bytes/-seconds
+DEFAULT_LIMITS = (BatchLimits().max_events, BatchLimits().max_bytes, BatchLimits().max_seconds)
 POLL_SECONDS = 0.2
 
 VERIFY = """\

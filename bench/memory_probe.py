@@ -17,7 +17,8 @@ applied).  Prints the resident set after start-up, after every third batch, and 
 events in 2 partitions, once per ``--variant`` (extra CLI arguments, e.g. ``"-X
 queued.max.messages.kbytes=8192"`` or ``"--batch-bytes 8388608"``; the word ``nomerge`` first
 turns background merges off in the warehouse beforehand, ``tables:SETTINGS`` first migrates it
-and applies ``ALTER TABLE ... MODIFY SETTING SETTINGS`` to every table); prints
+and applies ``ALTER TABLE ... MODIFY SETTING SETTINGS`` to every table; a word ``env:NAME=VALUE``
+sets an environment variable of that consumer, e.g. ``env:JE_MALLOC_CONF=dirty_decay_ms:0``); prints
 ``/usr/bin/time``'s maximum resident set.  Results: bench/RESULTS.md.
 """
 
@@ -141,6 +142,10 @@ def consumer(args: argparse.Namespace) -> None:
     try:
         for variant in args.variant or [""]:
             extra = variant.split()
+            variant_env = dict(
+                word.removeprefix("env:").split("=", 1) for word in extra if word.startswith("env:")
+            )
+            extra = [word for word in extra if not word.startswith("env:")]
             topic = f"memory-probe-{uuid.uuid4().hex[:8]}"
             ingest_bench.create_topic(broker.bootstrap, topic, 2)
             ingest_bench.produce_backlog(broker.bootstrap, topic, 2, backlog)
@@ -162,8 +167,9 @@ def consumer(args: argparse.Namespace) -> None:
                 "--clickhouse", f"chdb://{directory}", "--exit-when-idle", *extra,
             ]  # fmt: skip
             done = subprocess.run(
-                command, cwd=ROOT, env=env, capture_output=True, text=True, check=True
-            )
+                command, cwd=ROOT, env=env | variant_env, capture_output=True, text=True,
+                check=True,
+            )  # fmt: skip
             peak = int(done.stderr.strip().splitlines()[-1]) // 1024
             print(f"{variant or 'defaults'}: peak RSS {peak} MiB; {done.stdout.strip()}")
     finally:

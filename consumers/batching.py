@@ -62,11 +62,14 @@ def dedup_token(topic: str, partition: int, first: int, last: int, table: str) -
 class BatchLimits:
     """When an open batch is flushed: whichever limit is reached first.
 
-    ``max_bytes`` bounds memory during a backlog catch-up, when every batch fills up at once.
+    ``max_bytes`` bounds memory during a backlog catch-up, when every batch fills up at once:
+    a batch's decoded events and rows take several times its messages' bytes until inserted.
+    8 MiB, not more: with 32 MiB the consumer's peak resident memory was ~190 MiB higher for
+    10-15 % more events/s (bench/RESULTS.md, "Bringing the consumer under 1 GB").
     """
 
     max_events: int = 20_000
-    max_bytes: int = 32 * 1024 * 1024
+    max_bytes: int = 8 * 1024 * 1024
     max_seconds: float = 1.0
 
     def __post_init__(self) -> None:

@@ -81,7 +81,10 @@ def add_parser(commands: Any) -> None:
         "--dead-letter-topic", metavar="TOPIC", help="where refused messages go (<topic>.dlq)"
     )
     kafka.add_argument(
-        "--batch-bytes", type=int, default=32 * 1024 * 1024, help="flush at this many bytes"
+        "--batch-bytes",
+        type=int,
+        default=8 * 1024 * 1024,
+        help="flush at this many bytes of messages, all open batches together (default: 8 MiB)",
     )
     kafka.add_argument(
         "--batch-seconds", type=float, default=1.0, help="flush a batch at most this old"
@@ -154,9 +157,9 @@ def run(args: argparse.Namespace) -> int:
         (k.strip(), v.strip()) for k, _, v in (o.partition("=") for o in args.kafka_options)
     ]
     try:
-        import clickhouse_connect
+        from consumers.engine_memory import connect
 
-        client = clickhouse_connect.get_client(dsn=_dsn(args.clickhouse))
+        client = connect(_dsn(args.clickhouse))
         migrate(client, args.database, cluster=cluster_from_env())
     except ImportError:
         return _fail("needs the server extra: pip install 'pedigree[server]'", 2)

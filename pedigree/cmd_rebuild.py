@@ -89,9 +89,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)  # fmt: skip
         return 2
     try:
-        import clickhouse_connect
+        from consumers.engine_memory import connect
 
-        client = clickhouse_connect.get_client(dsn=_dsn(args.clickhouse))
+        client = connect(_dsn(args.clickhouse))
     except ImportError:
         print("pedigree rebuild: needs the server extra: pip install 'pedigree[server]'",
               file=sys.stderr)  # fmt: skip
