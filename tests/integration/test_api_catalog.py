@@ -238,6 +238,32 @@ def test_each_run_filter_answers_exactly_its_runs(api: Api, world: World) -> Non
     assert run_ids(api, VISION, namespace="nlp") == []
 
 
+def test_run_filters_compare_the_latest_state_whichever_events_stated_it(api: Api) -> None:
+    """The listing first narrows to runs with an event matching each filter; what it answers
+    is still the run's latest state, with its fields taken from different events."""
+    pipeline = pipeline_events("vision", seed=5, lr=0.05, model_version="5")
+    events = copy.deepcopy(pipeline.events)
+    train_start, train_complete = (e for e in events if e["run"]["runId"] == pipeline.train)
+    code = copy.deepcopy(train_start["run"]["facets"]["pedigree_code"])
+    started_with = code["imageDigest"]
+    code["imageDigest"] = "sha256:" + "e5" * 32  # the image the run ended with
+    train_complete["run"]["facets"]["pedigree_code"] = code
+    api.ingest(Pipeline(**{**pipeline.__dict__, "events": events}), VISION)
+    api.wait_for_run(pipeline.deploy, "COMPLETE")
+    _drained(api)
+    # the digest from COMPLETE, the submitter and parameters from START, the status too
+    both = {"imageDigest": code["imageDigest"], "owner": "alice", "param": "lr=0.05"}
+    assert run_ids(api, **both) == [pipeline.train]
+    assert run_ids(api, **both, status="COMPLETE", job="train") == [pipeline.train]
+    assert run_ids(api, **both, status="START") == []
+    # an earlier event's value is not the run's state
+    assert run_ids(api, imageDigest=started_with) == []
+    # since compares the first event: a run that started before it is not listed even though
+    # its later events are after it
+    assert run_ids(api, since="2026-11-28T10:03:00Z", job="train") == []
+    assert run_ids(api, since="2026-11-28T10:02:00Z", job="train") == [pipeline.train]
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
