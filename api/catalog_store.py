@@ -394,9 +394,10 @@ def list_runs(
 ) -> list[Listed]:
     """Runs newest first: by their first event's time, then run id (both descending).
 
-    Two queries: the page's run ids (aggregating only what the filters compare), then the
-    state of those runs (a primary-key read of ``runs``).  Only events of readable namespaces
-    count, so nothing of another tenant's events reaches a run's state.
+    Two queries: the page's run ids (aggregating ``runs``, only what the filters compare), then
+    the state of those runs (:meth:`Warehouse.runs`, a primary-key read of ``run_nodes``).
+    Only events of readable namespaces count, so nothing of another tenant's events reaches a
+    run's state.
 
     A filter that usually picks few runs (job, namespace, image digest, commit, owner,
     parameters, since) also narrows the aggregation to the runs with at least one event that

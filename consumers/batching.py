@@ -65,7 +65,9 @@ class BatchLimits:
     ``max_bytes`` bounds memory during a backlog catch-up, when every batch fills up at once:
     a batch's decoded events and rows take several times its messages' bytes until inserted.
     8 MiB, not more: with 32 MiB the consumer's peak resident memory was ~190 MiB higher for
-    10-15 % more events/s (bench/RESULTS.md, "Bringing the consumer under 1 GB").
+    10-15 % more events/s, with the embedded engine's allocator as ``consumers.engine_memory``
+    sets it; with chDB's own (freed pages held 5 s) the batch size hardly moves the peak
+    (bench/RESULTS.md, "Bringing the consumer under 1 GB").
     """
 
     max_events: int = 20_000

@@ -148,8 +148,9 @@ def ensure(admin: Any, specs: Sequence[TopicSpec], timeout: float = 30.0) -> lis
     cluster has fewer brokers than a replication factor needs, or a request fails.
     """
     from confluent_kafka import KafkaException
-    from confluent_kafka.admin._config import ConfigResource
-    from confluent_kafka.cimpl import NewTopic
+
+    # the documented import path; confluent-kafka declares no re-exports for strict mypy
+    from confluent_kafka.admin import ConfigResource, NewTopic  # type: ignore[attr-defined]
 
     try:
         metadata = admin.list_topics(timeout=timeout)

@@ -26,6 +26,7 @@ import sys
 import threading
 from typing import Any
 
+from consumers.batching import BatchLimits
 from emitters.capture.code import strip_credentials
 from pedigree.cmd_migrate import DEFAULT_CLICKHOUSE_URL, _dsn
 
@@ -83,7 +84,7 @@ def add_parser(commands: Any) -> None:
     kafka.add_argument(
         "--batch-bytes",
         type=int,
-        default=8 * 1024 * 1024,
+        default=BatchLimits().max_bytes,
         help="flush at this many bytes of messages, all open batches together (default: 8 MiB)",
     )
     kafka.add_argument(
@@ -191,7 +192,6 @@ def _consume_spool(args: argparse.Namespace, client: Any, stop: threading.Event)
 
 
 def _consume_kafka(args: argparse.Namespace, client: Any, stop: threading.Event) -> int:
-    from consumers.batching import BatchLimits
     from consumers.health import serve_health
     from consumers.kafka_consumer import ConsumerConfig, KafkaConsumerWorker
     from consumers.telemetry import setup_from_environment, shutdown
