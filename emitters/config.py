@@ -63,6 +63,9 @@ class EmitterConfig:
     kafka_sasl_username: str | None = None
     kafka_sasl_password: str | None = field(default=None, repr=False)
     kafka_ssl_ca_location: str | None = None
+    kafka_ssl_certificate_location: str | None = None
+    kafka_ssl_key_location: str | None = None
+    kafka_ssl_key_password: str | None = field(default=None, repr=False)
     # spool
     spool_dir: Path = field(default_factory=_default_spool_dir)
     spool_max_bytes: int = 1024 * 1024 * 1024
@@ -120,6 +123,10 @@ class EmitterConfig:
             "sasl.username": self.kafka_sasl_username,
             "sasl.password": self.kafka_sasl_password,
             "ssl.ca.location": self.kafka_ssl_ca_location,
+            # mutual TLS: the client's certificate and private key (PEM files)
+            "ssl.certificate.location": self.kafka_ssl_certificate_location,
+            "ssl.key.location": self.kafka_ssl_key_location,
+            "ssl.key.password": self.kafka_ssl_key_password,
         }
         settings.update({k: v for k, v in optional.items() if v})
         return settings
@@ -137,6 +144,9 @@ ENV_VARS: dict[str, str] = {
     "kafka_sasl_username": "PEDIGREE_KAFKA_SASL_USERNAME",
     "kafka_sasl_password": "PEDIGREE_KAFKA_SASL_PASSWORD",
     "kafka_ssl_ca_location": "PEDIGREE_KAFKA_SSL_CA_LOCATION",
+    "kafka_ssl_certificate_location": "PEDIGREE_KAFKA_SSL_CERTIFICATE_LOCATION",
+    "kafka_ssl_key_location": "PEDIGREE_KAFKA_SSL_KEY_LOCATION",
+    "kafka_ssl_key_password": "PEDIGREE_KAFKA_SSL_KEY_PASSWORD",
     "spool_dir": "PEDIGREE_SPOOL_DIR",
     "spool_max_bytes": "PEDIGREE_SPOOL_MAX_BYTES",
     "http_url": "PEDIGREE_HTTP_URL",
@@ -149,7 +159,7 @@ ENV_VARS: dict[str, str] = {
 }
 """Configuration field -> the environment variable that sets it."""
 
-_SECRETS = frozenset({"kafka_sasl_password", "http_token"})
+_SECRETS = frozenset({"kafka_sasl_password", "kafka_ssl_key_password", "http_token"})
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 

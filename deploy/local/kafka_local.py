@@ -50,6 +50,7 @@ __all__ = [
     "JavaError",
     "KafkaLocalError",
     "LocalKafka",
+    "TlsListener",
     "cache_root",
     "fetch",
     "find_java",
@@ -238,6 +239,21 @@ class Node:
         return self.directory / "server.properties"
 
 
+@dataclass(frozen=True)
+class TlsListener:
+    """A second listener, TLS, for a one-node cluster (``LocalKafka(tls=...)``), from PEM files.
+
+    ``keystore``: the broker's private key (unencrypted PKCS#8) followed by its certificate;
+    ``truststore``: the CA certificates that sign the clients' certificates.  With
+    ``client_auth="required"`` (mutual TLS) a client without a certificate signed by them is
+    refused.  The PLAINTEXT listener stays (readiness checks and inter-broker traffic use it).
+    """
+
+    keystore: Path
+    truststore: Path
+    client_auth: str = "required"
+
+
 class LocalKafka:
     """A local Kafka cluster of ``nodes`` KRaft nodes (1 by default), each in its own process.
 
@@ -260,9 +276,12 @@ class LocalKafka:
         start_timeout: float = 90.0,
         die_with_parent: bool = True,
         extra_config: dict[str, str] | None = None,
+        tls: TlsListener | None = None,
     ) -> None:
         if nodes < 1:
             raise ValueError(f"nodes must be at least 1, got {nodes}")
+        if tls is not None and nodes != 1:
+            raise ValueError("a TLS listener is only offered on a one-node cluster")
         self.workdir = Path(workdir).resolve()
         self.nodes_count = nodes
         self.heap = heap
@@ -272,6 +291,8 @@ class LocalKafka:
         self.start_timeout = start_timeout
         self.die_with_parent = die_with_parent
         self.extra_config = dict(extra_config or {})
+        self.tls = tls
+        self.tls_port = 0
         self.cluster_id = ""
         self.nodes: list[Node] = []
         self.processes: list[subprocess.Popen[bytes]] = []
@@ -282,6 +303,13 @@ class LocalKafka:
     def bootstrap(self) -> str:
         """Comma-separated ``127.0.0.1:PORT`` of every node's PLAINTEXT listener."""
         return ",".join(f"127.0.0.1:{node.broker_port}" for node in self.nodes)
+
+    @property
+    def tls_bootstrap(self) -> str:
+        """``127.0.0.1:PORT`` of the TLS listener (``tls=``)."""
+        if self.tls is None or not self.tls_port:
+            raise KafkaLocalError("this cluster was not started with a TLS listener")
+        return f"127.0.0.1:{self.tls_port}"
 
     @property
     def log_path(self) -> Path:
@@ -384,7 +412,8 @@ class LocalKafka:
 
     def _prepare(self, libs: Path, java: str) -> None:
         self.cluster_id = _kafka_uuid()
-        ports = _free_ports(2 * self.nodes_count)
+        ports = _free_ports(2 * self.nodes_count + (1 if self.tls else 0))
+        self.tls_port = ports[-1] if self.tls else 0
         self.nodes = [
             Node(i, ports[2 * i - 2], ports[2 * i - 1], self.workdir / f"node-{i}")
             for i in range(1, self.nodes_count + 1)
@@ -394,7 +423,10 @@ class LocalKafka:
         for node in self.nodes:
             shutil.rmtree(node.directory, ignore_errors=True)
             node.directory.mkdir(parents=True)
-            config = _server_config(node, voters, replicas) | self.extra_config
+            config = _server_config(node, voters, replicas)
+            if self.tls is not None:
+                config |= _tls_config(config, self.tls, self.tls_port)
+            config |= self.extra_config
             node.config_path.write_text("".join(f"{k}={v}\n" for k, v in config.items()))
         # Static quorum (controller.quorum.voters), so `format` takes no --standalone /
         # --initial-controllers flag and every node is formatted the same way.
@@ -525,6 +557,20 @@ def _server_config(node: Node, voters: str, replicas: str) -> dict[str, str]:
         "log.segment.bytes": str(16 * 1024 * 1024),
         "log.retention.bytes": str(256 * 1024 * 1024),
         "log.cleaner.dedupe.buffer.size": str(8 * 1024 * 1024),
+    }
+
+
+def _tls_config(config: dict[str, str], tls: TlsListener, port: int) -> dict[str, str]:
+    prefix = "listener.name.ssl."
+    return {
+        "listeners": f"{config['listeners']},SSL://127.0.0.1:{port}",
+        "advertised.listeners": f"{config['advertised.listeners']},SSL://127.0.0.1:{port}",
+        "listener.security.protocol.map": f"{config['listener.security.protocol.map']},SSL:SSL",
+        f"{prefix}ssl.keystore.type": "PEM",
+        f"{prefix}ssl.keystore.location": str(tls.keystore),
+        f"{prefix}ssl.truststore.type": "PEM",
+        f"{prefix}ssl.truststore.location": str(tls.truststore),
+        f"{prefix}ssl.client.auth": tls.client_auth,
     }
 
 

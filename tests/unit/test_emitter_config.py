@@ -62,10 +62,35 @@ def test_bad_values_are_refused_naming_the_variable(env: dict[str, str], message
 
 def test_secrets_never_appear_in_errors_or_repr() -> None:
     config = EmitterConfig.from_env(
-        {"PEDIGREE_KAFKA_BOOTSTRAP": "b:9092", "PEDIGREE_KAFKA_SASL_PASSWORD": "hunter2"}
+        {
+            "PEDIGREE_KAFKA_BOOTSTRAP": "b:9092",
+            "PEDIGREE_KAFKA_SASL_PASSWORD": "hunter2",
+            "PEDIGREE_KAFKA_SSL_KEY_PASSWORD": "keypass7",
+        }
     )
     assert "hunter2" not in repr(config)
+    assert "keypass7" not in repr(config)
     assert config.kafka_settings()["sasl.password"] == "hunter2"
+    assert config.kafka_settings()["ssl.key.password"] == "keypass7"
     with pytest.raises(ConfigError) as caught:
         EmitterConfig.from_env({"PEDIGREE_QUEUE_SIZE": "x", "PEDIGREE_HTTP_TOKEN": "s3cret"})
     assert "s3cret" not in str(caught.value)
+
+
+def test_mutual_tls_settings_reach_librdkafka() -> None:
+    config = EmitterConfig.from_env(
+        {
+            "PEDIGREE_KAFKA_BOOTSTRAP": "b:9093",
+            "PEDIGREE_KAFKA_SECURITY_PROTOCOL": "SSL",
+            "PEDIGREE_KAFKA_SSL_CA_LOCATION": "/etc/kafka/ca.pem",
+            "PEDIGREE_KAFKA_SSL_CERTIFICATE_LOCATION": "/etc/kafka/client.pem",
+            "PEDIGREE_KAFKA_SSL_KEY_LOCATION": "/etc/kafka/client.key",
+        }
+    )
+    assert config.kafka_settings() == {
+        "bootstrap.servers": "b:9093",
+        "security.protocol": "SSL",
+        "ssl.ca.location": "/etc/kafka/ca.pem",
+        "ssl.certificate.location": "/etc/kafka/client.pem",
+        "ssl.key.location": "/etc/kafka/client.key",
+    }
