@@ -15,7 +15,7 @@ applied).  Prints the resident set after start-up, after every third batch, and 
 
 ``consumer``: the real ``pedigree consume --exit-when-idle`` on a backlog of ``--events`` typical
 events in 2 partitions, once per ``--variant`` (extra CLI arguments, e.g. ``"-X
-queued.max.messages.kbytes=8192"`` or ``"--batch-bytes 8388608"``; the word ``nomerge`` first
+queued.max.messages.kbytes=8192"`` or ``"--batch-bytes 33554432"``; the word ``nomerge`` first
 turns background merges off in the warehouse beforehand, ``tables:SETTINGS`` first migrates it
 and applies ``ALTER TABLE ... MODIFY SETTING SETTINGS`` to every table; a word ``env:NAME=VALUE``
 sets an environment variable of that consumer, e.g. ``env:JE_MALLOC_CONF=dirty_decay_ms:0``); prints
@@ -142,9 +142,10 @@ def consumer(args: argparse.Namespace) -> None:
     try:
         for variant in args.variant or [""]:
             extra = variant.split()
-            variant_env = dict(
-                word.removeprefix("env:").split("=", 1) for word in extra if word.startswith("env:")
-            )
+            settings = [word.removeprefix("env:") for word in extra if word.startswith("env:")]
+            if any("=" not in setting for setting in settings):
+                raise SystemExit(f"--variant {variant!r}: write env:NAME=VALUE")
+            variant_env = dict(setting.split("=", 1) for setting in settings)
             extra = [word for word in extra if not word.startswith("env:")]
             topic = f"memory-probe-{uuid.uuid4().hex[:8]}"
             ingest_bench.create_topic(broker.bootstrap, topic, 2)
