@@ -35,6 +35,7 @@ from typing import Any
 from api.auth import Principal
 from api.nodes import NodeRef
 from api.store import Warehouse
+from api.views import run_view
 from consumers.queries import STATE_ORDER
 
 __all__ = [
@@ -340,8 +341,9 @@ def _run_filters(f: RunFilters, sql: Sql) -> tuple[list[str], list[str], list[st
 
     def state(column: str, value: str, present: str | None = None) -> None:
         aggregates.append(_latest(column, present))
-        having.append(f"s_{column} = {sql.bind(value)}")
-        narrowing.append(f"{column} = {sql.bind(value)}")
+        bound = sql.bind(value)
+        having.append(f"s_{column} = {bound}")
+        narrowing.append(f"{column} = {bound}")
 
     if f.job is not None:
         state("job_name", f.job)
@@ -431,36 +433,26 @@ def list_runs(
     ]
 
 
+_LISTED = ("runId", "status", "job", "parentRunId", "parameters", "owners")
+_LISTED_CODE = ("gitRepo", "gitCommit", "gitBranch", "image", "imageDigest")
+
+
 def _run_states(
     warehouse: Warehouse, principal: Principal, run_ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
-    """The listing's view of each run, from :meth:`Warehouse.runs` (``run_nodes``: a narrow
-    primary-key read; aggregating the 45-column ``runs`` took 170 ms for a page of 50 runs of
-    a 1M-run warehouse, bench/RESULTS.md), from the events ``principal`` may read only."""
+    """The listing's part of each run's :func:`api.views.run_view`, from
+    :meth:`Warehouse.runs` (``run_nodes``: a narrow primary-key read; aggregating the 45-column
+    ``runs`` took 170 ms for a page of 50 runs of a 1M-run warehouse, bench/RESULTS.md), from
+    the events ``principal`` may read only."""
     out = {}
-    for run_id, s in warehouse.runs(run_ids, scope=run_scope(principal)).items():
+    for run_id, state in warehouse.runs(run_ids, scope=run_scope(principal)).items():
+        view = run_view(state)
         out[run_id] = {
-            "runId": run_id,
-            "status": s["status"],
-            "job": {"namespace": s["job_namespace"], "name": s["job_name"]},
-            "lastEventTime": _utc(s["last_event_time"]),
-            "startTime": _utc(s["start_time"]),
-            "endTime": _utc(s["end_time"]),
-            "parentRunId": _text(s["parent_run_id"]),
-            "code": {
-                "gitRepo": _text(s["git_repo"]),
-                "gitCommit": _text(s["git_commit"]),
-                "gitBranch": _text(s["git_branch"]),
-                "image": _text(s["image"]),
-                "imageDigest": _text(s["image_digest"]),
-            },
-            "parameters": dict(s["parameters"] or {}),
-            "owners": {
-                "submitter": _text(s["submitter"]),
-                "codeAuthor": _text(s["code_author"]),
-                "deployer": _text(s["deployer"]),
-                "team": _text(s["team"]),
-            },
+            **{key: view[key] for key in _LISTED},
+            "lastEventTime": _utc(view["lastEventTime"]),
+            "startTime": _utc(view["startTime"]),
+            "endTime": _utc(view["endTime"]),
+            "code": {key: view["code"][key] for key in _LISTED_CODE},
         }
     return out
 

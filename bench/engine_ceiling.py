@@ -31,7 +31,6 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -59,22 +58,12 @@ def main() -> None:
     import clickhouse_connect
 
     from consumers.batching import dedup_token
-    from consumers.materialize import EventMeta, rows_for_events
     from consumers.migrate import migrate
     from consumers.tables import COLUMNS, TABLES
-    from emitters.codec import decode
 
     backlog = ingest_bench.build_backlog("typical", args.events)
-    received = datetime.now(UTC)
     started = time.perf_counter()
-    rows: dict[str, list[Any]] = {table: [] for table in COLUMNS}
-    for chunk in range(0, args.events, 2000):
-        pairs = [
-            (EventMeta("ceiling", 0, chunk + i, m, received), decode(m))
-            for i, m in enumerate(backlog.avro[chunk : chunk + 2000])
-        ]
-        for table, table_rows in rows_for_events(pairs).items():
-            rows[table].extend(table_rows)
+    rows = ingest_bench.consumer_rows(backlog.avro, "ceiling", 0)
     python_s = time.perf_counter() - started
     del backlog
 

@@ -163,6 +163,25 @@ def describe(workload: str) -> str:
 # -- the Python cost per event, in this process --------------------------------------------
 
 
+def consumer_rows(messages: Sequence[bytes], topic: str, first_offset: int) -> dict[str, list[Any]]:
+    """The rows ``pedigree consume`` makes of ``messages`` (offsets from ``first_offset``),
+    decoded and mapped 2,000 at a time as it does, by table."""
+    from consumers.materialize import EventMeta, rows_for_events
+    from consumers.tables import COLUMNS
+    from emitters.codec import decode
+
+    received = datetime.now(UTC)
+    rows: dict[str, list[Any]] = {table: [] for table in COLUMNS}
+    for chunk in range(0, len(messages), 2000):
+        pairs = [
+            (EventMeta(topic, 0, first_offset + chunk + i, m, received), decode(m))
+            for i, m in enumerate(messages[chunk : chunk + 2000])
+        ]
+        for table, table_rows in rows_for_events(pairs).items():
+            rows[table].extend(table_rows)
+    return rows
+
+
 def python_cost(backlog: Backlog, count: int = 5000) -> dict[str, float]:
     """µs per event of codec.decode and rows_for_events on the backlog's first messages."""
     from consumers.materialize import EventMeta, rows_for_events

@@ -35,9 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
@@ -57,10 +55,8 @@ def inserts(args: argparse.Namespace) -> None:
     import clickhouse_connect
 
     from consumers.batching import dedup_token
-    from consumers.materialize import EventMeta, rows_for_events
     from consumers.migrate import migrate
     from consumers.tables import COLUMNS, TABLES
-    from emitters.codec import decode
 
     options = dict(option.split("=", 1) for option in args.chdb_option)
     backlog = ingest_bench.build_backlog("typical", args.events)
@@ -84,15 +80,7 @@ def inserts(args: argparse.Namespace) -> None:
         for number, first in enumerate(range(0, args.events, args.batch)):
             messages = backlog.avro[first : first + args.batch]
             last = first + len(messages) - 1
-            received = datetime.now(UTC)
-            rows: dict[str, list[Any]] = {table: [] for table in COLUMNS}
-            for chunk in range(0, len(messages), 2000):
-                pairs = [
-                    (EventMeta("probe", 0, first + chunk + i, m, received), decode(m))
-                    for i, m in enumerate(messages[chunk : chunk + 2000])
-                ]
-                for table, table_rows in rows_for_events(pairs).items():
-                    rows[table].extend(table_rows)
+            rows = ingest_bench.consumer_rows(messages, "probe", first)
             for table in TABLES:
                 if rows[table]:
                     client.insert(

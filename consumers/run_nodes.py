@@ -168,18 +168,17 @@ def reduce_run(run_id: str, groups: Iterable[Sequence[Any]]) -> dict[str, Any] |
         "start_time": min(starts) if starts else None,
         "end_time": max(ends) if ends else None,
     }
-    nullable_from = _TEXT_COUNT
     for bit, field in enumerate(NODE_FIELDS):
         chosen = best.get(bit)
         value = chosen[1][1 + bit] if chosen is not None else None
-        if bit < nullable_from:
+        if bit < _TEXT_COUNT:
             state[field] = value or ""
         elif field == "arguments":
             state[field] = list(value or [])
         elif field == "parameters":
             state[field] = dict(value or {})
         else:
-            state[field] = None if value is None else _COERCE[bit - nullable_from](value)
+            state[field] = None if value is None else _COERCE[bit - _TEXT_COUNT](value)
     return state
 
 

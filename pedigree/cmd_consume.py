@@ -88,7 +88,10 @@ def add_parser(commands: Any) -> None:
         help="flush at this many bytes of messages, all open batches together (default: 8 MiB)",
     )
     kafka.add_argument(
-        "--batch-seconds", type=float, default=1.0, help="flush a batch at most this old"
+        "--batch-seconds",
+        type=float,
+        default=BatchLimits().max_seconds,
+        help="flush a batch at most this old (default: 1 s)",
     )
     kafka.add_argument(
         "--instance-id",

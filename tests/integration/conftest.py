@@ -62,6 +62,23 @@ def load_kafka_local() -> ModuleType:
     return module
 
 
+def running(kafka: Any, what: str) -> Iterator[Any]:
+    """Start a ``LocalKafka``, yield it, stop it; a failed start fails the test with the
+    broker's log tail (not a traceback). For fixtures: ``yield from running(kafka, "...")``."""
+    try:
+        kafka.start()
+    except load_kafka_local().KafkaLocalError as err:
+        problem = str(err)  # the log path and its tail, or why Maven or Java failed
+    else:
+        problem = None
+    if problem is not None:
+        pytest.fail(f"could not start {what}:\n{problem}", pytrace=False)
+    try:
+        yield kafka
+    finally:
+        kafka.stop()
+
+
 # ---------------------------------------------------------------------------------------------
 # Kafka
 
@@ -92,20 +109,9 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield external
         return
 
-    kafka_local = load_kafka_local()
-    kafka = kafka_local.LocalKafka(tmp_path_factory.mktemp("kafka"))
-    try:
-        kafka.start()
-    except kafka_local.KafkaLocalError as err:
-        problem = str(err)  # the log path and its tail, or why Maven or Java failed
-    else:
-        problem = None
-    if problem is not None:
-        pytest.fail(f"could not start the local Kafka broker:\n{problem}", pytrace=False)
-    try:
-        yield str(kafka.bootstrap)
-    finally:
-        kafka.stop()
+    kafka = load_kafka_local().LocalKafka(tmp_path_factory.mktemp("kafka"))
+    for started in running(kafka, "the local Kafka broker"):
+        yield str(started.bootstrap)
 
 
 @pytest.fixture

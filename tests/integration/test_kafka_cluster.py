@@ -28,7 +28,7 @@ import pytest
 from consumers.materialize import event_id
 from emitters.codec import decode, encode
 from pedigree.cli import main
-from tests.integration.conftest import load_kafka_local
+from tests.integration.conftest import load_kafka_local, running
 from tests.integration.test_cmd_topics import topic_configs
 from tests.integration.test_kafka_consumer import variants
 from tests.integration.test_kafka_consumer_crashes import (
@@ -55,14 +55,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         # a dead broker is fenced, and its partitions led elsewhere, after 4 s instead of 9 s
         extra_config={"broker.session.timeout.ms": "4000", "broker.heartbeat.interval.ms": "1000"},
     )
-    try:
-        kafka.start()
-    except kafka_local.KafkaLocalError as err:
-        pytest.fail(f"could not start the three-node cluster:\n{err}", pytrace=False)
-    try:
-        yield kafka
-    finally:
-        kafka.stop()
+    yield from running(kafka, "the three-node cluster")
 
 
 class AckedFlow:

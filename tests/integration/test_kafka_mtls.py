@@ -24,7 +24,7 @@ import pytest
 from emitters.client import Emitter
 from emitters.config import EmitterConfig
 from tests.events import simple_run_event
-from tests.integration.conftest import load_kafka_local
+from tests.integration.conftest import load_kafka_local, running
 
 ROOT = Path(__file__).resolve().parents[2]
 _RUN_IDS = """
@@ -88,14 +88,7 @@ def tls_kafka(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[An
     kafka_local = load_kafka_local()
     tls = kafka_local.TlsListener(keystore=pki.broker_keystore, truststore=pki.ca)
     kafka = kafka_local.LocalKafka(tmp_path_factory.mktemp("kafka-tls"), heap="384m", tls=tls)
-    try:
-        kafka.start()
-    except kafka_local.KafkaLocalError as err:
-        pytest.fail(f"could not start the TLS broker:\n{err}", pytrace=False)
-    try:
-        yield kafka
-    finally:
-        kafka.stop()
+    yield from running(kafka, "the TLS broker")
 
 
 def _mtls_env(kafka: Any, pki: Pki, topic: str, cert: Path, key: Path) -> dict[str, str]:
